@@ -1,0 +1,1 @@
+"""Sub-commands of ``dali-worker``; see worker/cli.py."""

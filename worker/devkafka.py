@@ -1,0 +1,331 @@
+"""A single-node Apache Kafka broker (KRaft) for development, tests and benchmarks.
+
+Not for production: it runs broker and controller in one JVM on 127.0.0.1 with replication
+factor 1. It uses Apache Kafka's own jars, found in this order:
+
+1. ``KAFKA_LIBS``: a folder of Kafka's jars (the GPU host gets one from ``shared/device/pack``);
+2. a cache under ``~/.cache/dali-stream-worker/kafka-<version>/libs``, filled once from Maven
+   Central with ``mvn dependency:copy-dependencies``.
+
+Java comes from ``JAVA_HOME`` or ``PATH``. Every broker records itself in
+``~/.cache/dali-stream-worker/brokers/``; a broker whose owner process has died (a test run
+killed with SIGKILL) is stopped by the next launch, and on Linux the JVM also gets SIGKILL
+through ``PR_SET_PDEATHSIG`` when its owner dies, so no stray Java process survives.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KAFKA_VERSION = os.environ.get("DSW_KAFKA_VERSION", "4.1.0")
+LOG4J_VERSION = "2.24.3"
+SLF4J_VERSION = "2.0.17"
+CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dali-stream-worker"
+REGISTRY = CACHE_ROOT / "brokers"
+
+# Kafka's defaults cap messages, requests and fetches near 1 MB; encoded photographs and float
+# tensors are larger. Raising the broker's limit alone makes oversized produce requests fail
+# late (or hang in some clients), so clients raise theirs to match (see worker/config.py).
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dali-stream-worker</groupId><artifactId>kafka-libs</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId>
+      <version>{kafka}</version></dependency>
+    <!-- without a log4j binding the broker logs nothing, and a failed start says nothing -->
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId>
+      <version>{log4j}</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId>
+      <version>{log4j}</version></dependency>
+    <!-- Kafka pulls slf4j-api 1.7, which cannot see the slf4j2 binding above -->
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId>
+      <version>{slf4j}</version></dependency>
+  </dependencies>
+</project>
+"""
+
+_LOG4J2 = """<Configuration status="WARN">
+  <Appenders><Console name="out" target="SYSTEM_OUT">
+    <PatternLayout pattern="[%d] %p %m (%c)%n"/></Console></Appenders>
+  <Loggers>
+    <Logger name="kafka" level="INFO"/><Logger name="org.apache.kafka" level="WARN"/>
+    <Root level="WARN"><AppenderRef ref="out"/></Root>
+  </Loggers>
+</Configuration>
+"""
+
+
+class BrokerError(RuntimeError):
+    """The development broker could not be prepared or did not come up."""
+
+
+def find_java() -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return str(Path(home) / "bin" / "java")
+    java = shutil.which("java")
+    if not java:
+        raise BrokerError("no Java runtime: install Java 17+ or set JAVA_HOME")
+    return java
+
+
+def kafka_libs(version: str = KAFKA_VERSION) -> Path:
+    """Folder of Kafka's jars: ``KAFKA_LIBS`` if set, else the Maven-filled cache."""
+    env = os.environ.get("KAFKA_LIBS")
+    if env:
+        libs = Path(env)
+        if not any(libs.glob("kafka_2.13-*.jar")):
+            raise BrokerError(f"KAFKA_LIBS={env} holds no kafka_2.13-*.jar")
+        return libs
+    libs = CACHE_ROOT / f"kafka-{version}" / "libs"
+    if any(libs.glob("kafka_2.13-*.jar")) and (libs / ".complete").exists():
+        return libs
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise BrokerError(
+            "Kafka's jars are not cached and Maven is not installed: install Maven, or set "
+            "KAFKA_LIBS to a folder of Apache Kafka's jars (the libs/ of a Kafka download)")
+    work = libs.parent
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "pom.xml").write_text(_POM.format(kafka=version, log4j=LOG4J_VERSION, slf4j=SLF4J_VERSION))
+    tmp = work / "libs.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    proc = subprocess.run(
+        [mvn, "-q", "-B", "-f", str(work / "pom.xml"), "dependency:copy-dependencies",
+         f"-DoutputDirectory={tmp}"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise BrokerError(f"mvn could not resolve Kafka {version}:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
+    shutil.rmtree(libs, ignore_errors=True)
+    tmp.rename(libs)
+    (libs / ".complete").write_text(version)
+    return libs
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_stale_brokers() -> list[int]:
+    """Stop brokers whose owner process is gone (a killed test run); returns their pids."""
+    reaped = []
+    if not REGISTRY.exists():
+        return reaped
+    for entry in REGISTRY.glob("*.json"):
+        try:
+            info = json.loads(entry.read_text())
+        except (OSError, ValueError):
+            entry.unlink(missing_ok=True)
+            continue
+        if _pid_alive(info.get("owner", -1)):
+            continue
+        pid = info.get("pid", -1)
+        if _pid_alive(pid) and _is_our_broker(pid, info.get("dir", "")):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            reaped.append(pid)
+        shutil.rmtree(info.get("dir", ""), ignore_errors=True)
+        entry.unlink(missing_ok=True)
+    return reaped
+
+
+def _is_our_broker(pid: int, data_dir: str) -> bool:
+    """Check /proc so that a recycled pid never gets a stranger killed."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return "kafka.Kafka" in cmdline and bool(data_dir) and data_dir in cmdline
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class KafkaBroker:
+    """A KRaft broker+controller on loopback; use as a context manager or start()/stop()."""
+
+    port: int = 0
+    heap: str = "1g"
+    start_timeout_s: float = 60.0
+    extra_properties: dict[str, str] = field(default_factory=dict)
+    die_with_parent: bool = True
+    data_dir: Path | None = None
+    _proc: subprocess.Popen | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def properties(self, controller_port: int) -> str:
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.data_dir / "log"),
+            "num.partitions": "4",
+            # one node: internal topics cannot have replicas elsewhere
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "8",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "4",
+            # a test's consumer group should not wait 3 s for more members
+            "group.initial.rebalance.delay.ms": "0",
+            "message.max.bytes": str(MAX_MESSAGE_BYTES),
+            "replica.fetch.max.bytes": str(MAX_MESSAGE_BYTES),
+            "auto.create.topics.enable": "true",
+            "log.retention.hours": "2",
+            "log.segment.bytes": str(256 * 1024 * 1024),
+        }
+        props.update(self.extra_properties)
+        return "".join(f"{k}={v}\n" for k, v in props.items())
+
+    def start(self) -> "KafkaBroker":
+        reap_stale_brokers()
+        java = find_java()
+        libs = kafka_libs()
+        if not self.port:
+            self.port = free_port()
+        controller_port = free_port()
+        self.data_dir = Path(tempfile.mkdtemp(prefix=f"dsw-kafka-{self.port}-"))
+        conf = self.data_dir / "server.properties"
+        conf.write_text(self.properties(controller_port))
+        (self.data_dir / "log4j2.xml").write_text(_LOG4J2)
+        cp = f"{libs}/*"
+        fmt = subprocess.run(
+            [java, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
+             "-c", str(conf), "--standalone"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        if fmt.returncode != 0:
+            raise BrokerError(f"kafka StorageTool format failed:\n{fmt.stdout[-2000:]}{fmt.stderr[-2000:]}")
+        log = open(self.data_dir / "broker.log", "wb")
+        self._proc = subprocess.Popen(
+            [java, f"-Xmx{self.heap}", "-Xms256m",
+             "-XX:+UseG1GC", "-Djava.awt.headless=true",
+             f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.xml'}",
+             f"-Ddsw.dir={self.data_dir}", "-cp", cp, "kafka.Kafka", str(conf)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if self.die_with_parent else None,
+            start_new_session=not self.die_with_parent)
+        log.close()
+        self._register()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _register(self) -> None:
+        REGISTRY.mkdir(parents=True, exist_ok=True)
+        (REGISTRY / f"{self._proc.pid}.json").write_text(json.dumps(
+            {"pid": self._proc.pid, "owner": os.getpid(), "dir": str(self.data_dir),
+             "bootstrap": self.bootstrap_servers}))
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = (self.data_dir / "broker.log").read_text(errors="replace")
+        except (OSError, TypeError):
+            return "(no broker log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise BrokerError(f"Kafka broker exited with {self._proc.returncode}:\n{self.log_tail()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return
+            time.sleep(0.25)
+        raise BrokerError(
+            f"Kafka broker did not come up on {self.bootstrap_servers} within {self.start_timeout_s:.0f} s; "
+            f"log tail:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.terminate()
+                try:
+                    self._proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait(timeout=10)
+            (REGISTRY / f"{self._proc.pid}.json").unlink(missing_ok=True)
+            self._proc = None
+        if self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> "KafkaBroker":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _cluster_id() -> str:
+    # Kafka wants a base64url UUID of 22 characters, what `StorageTool random-uuid` prints
+    import base64
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def serve_forever(port: int = 9092, heap: str = "1g") -> int:
+    """``dali-worker dev-kafka``: run a broker in the foreground until SIGINT/SIGTERM."""
+    broker = KafkaBroker(port=port, heap=heap)
+    stop = {"now": False}
+
+    def _stop(*_):
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        broker.start()
+    except BrokerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap_servers}", flush=True)
+    print(f"(data and log in {broker.data_dir}; Ctrl-C stops and deletes them)", file=sys.stderr, flush=True)
+    try:
+        while not stop["now"] and broker._proc.poll() is None:
+            time.sleep(0.5)
+    finally:
+        code = broker._proc.returncode if broker._proc and broker._proc.poll() is not None else 0
+        if code:
+            print(f"broker exited with {code}:\n{broker.log_tail()}", file=sys.stderr)
+        broker.stop()
+    return 1 if code else 0
