@@ -1,0 +1,254 @@
+"""The operator's HTTP port: ``/metrics`` (Prometheus), ``/healthz`` (alive), ``/readyz`` (ready).
+
+One server per container. With a supervisor and N worker processes the supervisor serves it:
+``/metrics`` aggregates the children's multiprocess files (``worker/metrics.py``) and
+``/readyz`` aggregates the readiness each child reports. In single-process mode the worker
+serves it itself, with the same paths and bodies.
+
+Readiness, how children report it: each process owns a :class:`Readiness` and calls its
+methods as it gets there (pipelines loaded, group joined with its assignment, model
+reachable). With a state folder (the multiprocess folder) every change is written atomically
+to ``ready-<pid>.json``; the supervisor's :class:`ReadinessView` reads those files for the
+children it knows to be alive. A process is ready when it has joined the consumer group (with
+partitions or with none to give), loaded its pipelines and, when a model is configured, reached
+it. ``/readyz`` answers 503 with one line per thing missing, naming the process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from worker import metrics
+
+
+@dataclass
+class _State:
+    pid: int
+    joined: bool = False
+    partitions: int = 0
+    pipelines: list[str] = field(default_factory=list)
+    pipelines_loaded: bool = False
+    model_configured: bool = False
+    model_reachable: bool = False
+    model_detail: str = ""
+    stopping: bool = False
+    updated: float = 0.0
+
+
+class Readiness:
+    """What one worker process has reached. Thread-safe; cheap to call on every change."""
+
+    def __init__(self, state_dir: str | os.PathLike | None = None, *, model_configured: bool = False,
+                 pid: int | None = None):
+        self._dir = Path(state_dir) if state_dir else None
+        self._lock = threading.RLock()  # held while writing, so files land in update order
+        self._s = _State(pid=pid or os.getpid(), model_configured=model_configured)
+        self._write()
+
+    # -- the worker calls these --
+    def group_joined(self, partitions: int) -> None:
+        """After every assignment (a rebalance included); 0 partitions is still ready: the group
+        has more members than partitions."""
+        self._update(joined=True, partitions=int(partitions))
+
+    def group_left(self) -> None:
+        """Partitions revoked and not yet reassigned (a rebalance in progress)."""
+        self._update(joined=False, partitions=0)
+
+    def pipelines_loaded(self, names: Iterable[str]) -> None:
+        self._update(pipelines=sorted(names), pipelines_loaded=True)
+
+    def model_status(self, reachable: bool, detail: str = "") -> None:
+        self._update(model_configured=True, model_reachable=bool(reachable), model_detail=detail)
+
+    def stopping(self) -> None:
+        self._update(stopping=True)
+
+    # -- readers --
+    def missing(self) -> list[str]:
+        with self._lock:
+            return _missing(asdict(self._s))
+
+    def check(self) -> tuple[bool, list[str]]:
+        gaps = self.missing()
+        return not gaps, gaps
+
+    def _update(self, **changes) -> None:
+        with self._lock:
+            for k, v in changes.items():
+                setattr(self._s, k, v)
+            self._write()
+
+    def _write(self) -> None:
+        if self._dir is None:
+            return
+        with self._lock:
+            self._s.updated = time.time()
+            state = asdict(self._s)
+            state["missing"] = _missing(state)
+            path = self._dir / f"ready-{state['pid']}.json"
+            tmp = self._dir / f".ready-{state['pid']}.tmp"
+            tmp.write_text(json.dumps(state))
+            os.replace(tmp, path)  # readers never see half a file
+
+
+def _missing(s: dict) -> list[str]:
+    gaps = []
+    if s.get("stopping"):
+        gaps.append("stopping")
+    if not s.get("pipelines_loaded"):
+        gaps.append("pipelines not loaded")
+    if not s.get("joined"):
+        gaps.append("not in the consumer group (no assignment yet)")
+    if s.get("model_configured") and not s.get("model_reachable"):
+        detail = s.get("model_detail")
+        gaps.append("model not reachable" + (f": {detail}" if detail else ""))
+    return gaps
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ReadinessView:
+    """The supervisor's view: ready when ``expected`` live children have reported and each of
+    them is ready. ``live_pids`` returns the children the supervisor knows to be running (a
+    report from a pid not in it is ignored); without it, any report whose pid exists counts."""
+
+    def __init__(self, state_dir: str | os.PathLike, expected: int | Callable[[], int],
+                 live_pids: Callable[[], Iterable[int]] | None = None):
+        self._dir = Path(state_dir)
+        self._expected = expected
+        self._live = live_pids
+
+    def reports(self) -> list[dict]:
+        live = set(self._live()) if self._live is not None else None
+        out = []
+        for f in sorted(self._dir.glob("ready-*.json")):
+            try:
+                state = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue  # removed between glob and read
+            pid = state.get("pid", -1)
+            if (pid in live) if live is not None else _pid_alive(pid):
+                out.append(state)
+        return out
+
+    def check(self) -> tuple[bool, list[str]]:
+        expected = self._expected() if callable(self._expected) else self._expected
+        reports = self.reports()
+        gaps = []
+        if len(reports) < expected:
+            gaps.append(f"{expected - len(reports)} of {expected} worker processes have not "
+                        "reported (starting or restarting)")
+        for r in reports:
+            gaps.extend(f"process {r['pid']}: {g}" for g in r.get("missing", _missing(r)))
+        return not gaps, gaps
+
+
+class _ServerCollector:
+    """Series the server adds at scrape time: readiness as a number, and the GPUs."""
+
+    def __init__(self, readiness, gpu: "metrics.GpuCollector | None"):
+        self._readiness = readiness
+        self._gpu = gpu
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        ok, _ = self._readiness.check() if self._readiness is not None else (True, [])
+        yield GaugeMetricFamily(f"{metrics.PREFIX}_ready", "1 when /readyz answers 200", value=int(ok))
+        if self._gpu is not None:
+            yield from self._gpu.collect()
+
+
+class HealthServer:
+    """``/metrics``, ``/healthz``, ``/readyz`` on ``host:port`` from a daemon thread.
+
+    ``readiness``: anything with ``check() -> (ready, missing)`` (a :class:`Readiness` in
+    single-process mode, a :class:`ReadinessView` in the supervisor). ``alive``: returns False
+    when the process should be restarted (e.g. its loop stopped turning). ``port=0`` picks a
+    free port; read it back from ``.port``.
+    """
+
+    def __init__(self, port: int = 8000, host: str = "0.0.0.0", readiness=None,
+                 alive: Callable[[], bool] | None = None, gpu: bool = True):
+        from prometheus_client import CollectorRegistry
+
+        self.readiness = readiness
+        self.alive = alive or (lambda: True)
+        self._extra = CollectorRegistry(auto_describe=False)
+        self._extra.register(_ServerCollector(readiness, metrics.GpuCollector.create() if gpu else None))
+        self._httpd = ThreadingHTTPServer((host, port), _handler(self))
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    def start(self) -> "HealthServer":
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="health-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> "HealthServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def metrics_text(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(metrics.registry()) + generate_latest(self._extra)
+
+
+def _handler(server: HealthServer):
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            path = self.path.split("?", 1)[0]
+            try:
+                if path == "/metrics":
+                    self._send(200, server.metrics_text(), CONTENT_TYPE_LATEST)
+                elif path == "/healthz":
+                    ok = server.alive()
+                    self._send(200 if ok else 503, b"ok\n" if ok else b"not alive\n")
+                elif path == "/readyz":
+                    ok, gaps = server.readiness.check() if server.readiness else (True, [])
+                    body = "ready\n" if ok else "not ready:\n" + "".join(f"- {g}\n" for g in gaps)
+                    self._send(200 if ok else 503, body.encode())
+                else:
+                    self._send(404, b"not found: try /metrics, /healthz or /readyz\n")
+            except Exception as exc:  # a scrape must never kill the server thread
+                self._send(500, f"error: {type(exc).__name__}: {exc}\n".encode())
+
+        def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8"):
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):  # scrapes every few seconds would flood the log
+            pass
+
+    return Handler
