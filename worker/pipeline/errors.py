@@ -1,0 +1,14 @@
+"""Errors of running pipelines."""
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Running a pipeline failed in a way not tied to one sample."""
+
+
+class SampleError(ValueError):
+    """One sample cannot be fed (missing input, wrong dtype or shape). Names the input."""
+
+    def __init__(self, input_name: str, message: str):
+        super().__init__(message)
+        self.input_name = input_name

@@ -1,0 +1,226 @@
+"""Load one model of a repository: pick the version, get the serialized pipeline (read
+``model.dali`` or autoserialize a Python file), build it on the chosen device, and complete and
+check its config. The result, a :class:`LoadedModel`, builds fresh pipelines for runners.
+
+Device convention for Python pipelines: before autoserializing, the loader sets the
+environment variable ``DALI_DEVICE`` to ``cpu`` or ``gpu`` (and ``DALI_DEVICE_ID``), so one
+``dali.py`` can choose ``device="mixed"`` decoders on a GPU and ``device="cpu"`` elsewhere.
+A pipeline that ignores it and uses GPU operators simply needs a GPU.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import find, model_config
+from .errors import ConfigError, DeviceError, PipelineLoadError
+from .serialized import SerializedInfo, read_serialized
+
+log = logging.getLogger(__name__)
+_ENV_LOCK = threading.Lock()   # os.environ and sys.path are process-wide
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dtype: np.dtype
+    ndim: int
+    dims: tuple[int, ...]
+    device: str = "cpu"          # inputs: where the external_source wants the data
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    version: int
+    config: object                # tritonclient model_config_pb2.ModelConfig, complete
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    max_batch_size: int
+    device: str | int             # "cpu" or a GPU id
+    num_threads: int
+    serialized: bytes
+    source: Path
+    info: SerializedInfo
+    _spare: object = None         # the pipeline built at load time, handed to the first runner
+
+    def build_pipeline(self):
+        """A new built DALI pipeline of this model (one per runner / thread)."""
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            return spare
+        return _build(self.serialized, self.max_batch_size, self.num_threads, self.device,
+                      self.name, self.version)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self.outputs]
+
+
+def _device_id(device) -> int | None:
+    if device == "cpu" or device is None:
+        return None
+    if isinstance(device, str) and device.startswith("gpu"):
+        device = device[3:].lstrip(":") or 0
+    return int(device)
+
+
+def normalize_device(device) -> str | int:
+    """"cpu", an int GPU id, "gpu", "gpu:1" or "1" -> "cpu" or int."""
+    dev = _device_id(device)
+    return "cpu" if dev is None else dev
+
+
+def _build(serialized: bytes, batch_size: int, num_threads: int, device, name: str, version: int):
+    from nvidia.dali import Pipeline
+
+    try:
+        pipe = Pipeline.deserialize(serialized_pipeline=serialized, batch_size=batch_size,
+                                    num_threads=num_threads, device_id=_device_id(device),
+                                    prefetch_queue_depth=1)
+        pipe.build()
+    except Exception as e:
+        hint = (" (the pipeline asks for a GPU: run with --device GPU_ID on a machine with one)"
+                if "CUDA" in str(e) or "GPU" in str(e) else "")
+        raise PipelineLoadError(f"model {name!r} version {version}: DALI could not build the "
+                                f"pipeline on device {device!r}: {_first_lines(e)}{hint}") from e
+    return pipe
+
+
+def _first_lines(e: Exception, n: int = 6) -> str:
+    lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
+    return " ".join(lines[:n]) or type(e).__name__
+
+
+@contextlib.contextmanager
+def _device_env(device):
+    dev = _device_id(device)
+    saved = {k: os.environ.get(k) for k in ("DALI_DEVICE", "DALI_DEVICE_ID")}
+    os.environ["DALI_DEVICE"] = "cpu" if dev is None else "gpu"
+    os.environ["DALI_DEVICE_ID"] = "" if dev is None else str(dev)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def autoserialize(path: Path, device, model: str) -> bytes:
+    """Import ``path`` as the DALI backend does and serialize its one @autoserialize pipeline."""
+    from nvidia.dali._utils.autoserialize import invoke_autoserialize
+
+    module_name = f"_dsw_pipeline_{model}_{path.parent.name}_{path.stem}".replace(".", "_").replace("-", "_")
+    with _ENV_LOCK, _device_env(device), tempfile.TemporaryDirectory() as tmp:
+        sys.path.insert(0, str(path.parent))
+        try:
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            out = Path(tmp) / "model.dali"
+            invoke_autoserialize(module, str(out))
+            return out.read_bytes()
+        except Exception as e:
+            msg = _first_lines(e)
+            if "Precisely one autoserialize" in msg:
+                msg += (" -- mark exactly one @pipeline_def in the file with "
+                        "@autoserialize (from nvidia.dali.plugin.triton import autoserialize)")
+            raise PipelineLoadError(f"model {model!r}: could not autoserialize {str(path)!r}: "
+                                    f"{msg}") from e
+        finally:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(str(path.parent))
+            sys.modules.pop(module_name, None)
+
+
+def _pipeline_facts(info: SerializedInfo, pipe) -> model_config.PipelineFacts:
+    dtypes, ndims = pipe.output_dtype() or [], pipe.output_ndim() or []
+    n = len(info.output_names)
+    outputs = []
+    for i in range(n):
+        dt = dtypes[i] if i < len(dtypes) else None
+        nd = ndims[i] if i < len(ndims) else None
+        outputs.append(model_config.TensorFacts("", None if dt is None else int(dt), nd))
+    inputs = [model_config.TensorFacts(e.name, e.dtype, e.ndim) for e in info.inputs]
+    return model_config.PipelineFacts(batch_size=info.batch_size, inputs=inputs, outputs=outputs)
+
+
+def read_config(repository: Path, name: str):
+    path = find.model_dir(repository, name) / "config.pbtxt"
+    if not path.is_file():
+        return None
+    return model_config.parse_config(path.read_text(), name)
+
+
+def load_model(repository: Path, name: str, version: int | None = None, device="cpu",
+               num_threads: int | None = None, max_batch_size: int | None = None) -> LoadedModel:
+    """Load ``name`` from ``repository`` (highest served version unless pinned) on ``device``
+    ("cpu" or a GPU id). Raises a RepositoryError subclass naming the model and the fix."""
+    repository = Path(repository)
+    device = normalize_device(device)
+    config = read_config(repository, name)
+    chosen = find.choose_version(repository, name, version,
+                                 config.version_policy if config is not None and config.HasField("version_policy") else None)
+    version_dir = find.model_dir(repository, name) / str(chosen)
+    model_file = find.find_model_file(version_dir, config.default_model_filename if config else "", name)
+    if model_file.kind == "serialized":
+        serialized = model_file.path.read_bytes()
+    else:
+        serialized = autoserialize(model_file.path, device, name)
+    info = read_serialized(serialized, what=f"model {name!r} ({model_file.path})")
+    if device == "cpu" and info.needs_gpu:
+        raise DeviceError(f"model {name!r} version {chosen}: {model_file.path.name} uses GPU "
+                          f"operators ({', '.join(info.gpu_operators())}) but the device is cpu: "
+                          f"run with a GPU id, or give the pipeline a CPU form (read DALI_DEVICE "
+                          f"in dali.py)")
+    for inp in info.inputs:
+        find.validate_name(inp.name, f"external_source name in model {name!r}")
+    # batch size: explicit > config.pbtxt > pipeline
+    batch = max_batch_size or (config.max_batch_size if config is not None else 0) or info.batch_size
+    if batch <= 0:
+        raise ConfigError(f"model {name!r}: no batch size: set batch_size in @pipeline_def or "
+                          f"max_batch_size in config.pbtxt")
+    threads = num_threads or _config_threads(config) or info.num_threads or 1
+    pipe = _build(serialized, batch, threads, device, name, chosen)
+    full = model_config.autofill_and_validate(config, _pipeline_facts(info, pipe), name)
+    full.max_batch_size = batch
+    devices = {e.name: e.device for e in info.inputs}
+    inputs = [TensorSpec(t.name, model_config.numpy_dtype(t.data_type), len(t.dims), tuple(t.dims),
+                         devices.get(t.name, "cpu")) for t in full.input]
+    outputs = [TensorSpec(t.name, model_config.numpy_dtype(t.data_type), len(t.dims), tuple(t.dims))
+               for t in full.output]
+    log.info("loaded model %s version %d from %s on %s (batch %d, %d threads)", name, chosen,
+             model_file.path, device, batch, threads)
+    return LoadedModel(name=name, version=chosen, config=full, inputs=inputs, outputs=outputs,
+                       max_batch_size=batch, device=device, num_threads=threads,
+                       serialized=serialized, source=model_file.path, info=info, _spare=pipe)
+
+
+def _config_threads(config) -> int | None:
+    if config is None or "num_threads" not in config.parameters:
+        return None
+    value = config.parameters["num_threads"].string_value
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"model {config.name!r}: parameters num_threads is {value!r}: use an "
+                          f"integer string, e.g. string_value: \"4\"") from None
+
+
+def list_models(repository: Path) -> list[str]:
+    return find.list_models(repository)

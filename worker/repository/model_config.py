@@ -1,0 +1,179 @@
+"""config.pbtxt: parse (protobuf text format, Triton's own ModelConfig message), auto-fill from
+the pipeline, and check against it. Pure functions: no files, no DALI objects.
+
+Rules, as the DALI backend applies them:
+- inputs are matched by name to the pipeline's named ``fn.external_source`` operators; missing
+  ``data_type``/``dims`` are filled from the operator's ``dtype``/``ndim`` (``dims: [-1]*ndim``,
+  ``allow_ragged_batch: true``); inputs the config omits are appended;
+- outputs are matched by position; names in config.pbtxt win over the pipeline's; missing
+  ``data_type``/``dims`` come from ``@pipeline_def(output_dtype=..., output_ndim=...)``;
+- ``max_batch_size`` comes from the pipeline's ``batch_size`` unless the config sets it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ConfigError
+
+# DALIDataType value -> (Triton data type, numpy dtype)
+DALI_TYPES = {
+    0: ("TYPE_UINT8", np.uint8), 1: ("TYPE_UINT16", np.uint16), 2: ("TYPE_UINT32", np.uint32),
+    3: ("TYPE_UINT64", np.uint64), 4: ("TYPE_INT8", np.int8), 5: ("TYPE_INT16", np.int16),
+    6: ("TYPE_INT32", np.int32), 7: ("TYPE_INT64", np.int64), 8: ("TYPE_FP16", np.float16),
+    9: ("TYPE_FP32", np.float32), 10: ("TYPE_FP64", np.float64), 11: ("TYPE_BOOL", np.bool_),
+}
+TRITON_TO_NUMPY = {t: np.dtype(n) for t, n in DALI_TYPES.values()}
+
+
+@dataclass(frozen=True)
+class TensorFacts:
+    """What the pipeline itself says about one input or output (None: it does not say)."""
+    name: str
+    dali_dtype: int | None = None
+    ndim: int | None = None
+
+    @property
+    def triton_type(self) -> str | None:
+        if self.dali_dtype is None or self.dali_dtype < 0:
+            return None
+        return DALI_TYPES.get(self.dali_dtype, (f"DALI type {self.dali_dtype}", None))[0]
+
+
+@dataclass(frozen=True)
+class PipelineFacts:
+    batch_size: int
+    inputs: list[TensorFacts] = field(default_factory=list)
+    outputs: list[TensorFacts] = field(default_factory=list)
+
+
+def _pb2():
+    from tritonclient.grpc import model_config_pb2
+
+    return model_config_pb2
+
+
+def type_name(value: int) -> str:
+    return _pb2().DataType.Name(value)
+
+
+def type_value(name: str) -> int:
+    return _pb2().DataType.Value(name)
+
+
+def parse_config(text: str, model: str):
+    """Parse config.pbtxt text into a ``ModelConfig``; errors name the model and the line."""
+    from google.protobuf import text_format
+
+    config = _pb2().ModelConfig()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as e:
+        raise ConfigError(f"model {model!r}: config.pbtxt does not parse: {e}; it is protobuf "
+                          f"text format of Triton's ModelConfig (see Triton's model_config.proto)") from None
+    if config.name and config.name != model:
+        raise ConfigError(f"model {model!r}: config.pbtxt says name: {config.name!r}; the name "
+                          f"must match the model folder: set name: \"{model}\" or remove it")
+    backend = config.backend or config.platform
+    if backend and backend != "dali":
+        raise ConfigError(f"model {model!r}: config.pbtxt names backend {backend!r}; this worker "
+                          f"runs DALI pipelines only: set backend: \"dali\"")
+    return config
+
+
+def new_config(model: str):
+    config = _pb2().ModelConfig()
+    config.name = model
+    config.backend = "dali"
+    return config
+
+
+def _fill_tensor(tensor, facts: TensorFacts, model: str, kind: str, where: str):
+    """Fill and check one ModelInput/ModelOutput against what the pipeline says."""
+    pb = _pb2()
+    if facts.triton_type is not None:
+        if tensor.data_type == pb.TYPE_INVALID:
+            tensor.data_type = type_value(facts.triton_type)
+        elif type_name(tensor.data_type) != facts.triton_type:
+            raise ConfigError(
+                f"model {model!r}: mismatch of data_type for {kind} {tensor.name!r}: config.pbtxt "
+                f"says {type_name(tensor.data_type)}, the pipeline {where} gives "
+                f"{facts.triton_type}: change data_type in config.pbtxt or the dtype in the pipeline")
+    if tensor.data_type == pb.TYPE_INVALID:
+        arg = "dtype= of its fn.external_source" if kind == "input" else "@pipeline_def(output_dtype=[...])"
+        raise ConfigError(f"model {model!r}: no data type for {kind} {tensor.name!r}: set "
+                          f"data_type in config.pbtxt or {arg}")
+    if type_name(tensor.data_type) not in TRITON_TO_NUMPY:
+        raise ConfigError(f"model {model!r}: {kind} {tensor.name!r} has data_type "
+                          f"{type_name(tensor.data_type)}, which DALI cannot feed or return; use "
+                          f"a numeric type (encoded media: TYPE_UINT8)")
+    if facts.ndim is not None:
+        if not tensor.dims:
+            tensor.dims.extend([-1] * facts.ndim)
+        elif len(tensor.dims) != facts.ndim:
+            raise ConfigError(
+                f"model {model!r}: mismatch of dims for {kind} {tensor.name!r}: config.pbtxt has "
+                f"{len(tensor.dims)} dims {list(tensor.dims)}, the pipeline {where} gives ndim "
+                f"{facts.ndim}: make them agree (dims exclude the batch dimension)")
+    if not tensor.dims:
+        arg = "ndim= of its fn.external_source" if kind == "input" else "@pipeline_def(output_ndim=[...])"
+        raise ConfigError(f"model {model!r}: no dims for {kind} {tensor.name!r}: set dims in "
+                          f"config.pbtxt or {arg}")
+
+
+def autofill_and_validate(config, facts: PipelineFacts, model: str):
+    """A complete ModelConfig: ``config`` (or a new one) merged with and checked against
+    ``facts``. Raises ConfigError naming the model, the field and the fix."""
+    out = new_config(model)
+    if config is not None:
+        out.CopyFrom(config)
+        out.name = model
+        out.backend = out.backend or "dali"
+        out.ClearField("platform")
+    pipeline_inputs = {i.name: i for i in facts.inputs}
+    # inputs: by name
+    seen = set()
+    for tensor in out.input:
+        if tensor.name in seen:
+            raise ConfigError(f"model {model!r}: input {tensor.name!r} appears twice in config.pbtxt")
+        seen.add(tensor.name)
+        if tensor.name not in pipeline_inputs:
+            known = ", ".join(repr(n) for n in pipeline_inputs) or "none"
+            raise ConfigError(
+                f"model {model!r}: config.pbtxt has input {tensor.name!r} but no "
+                f"fn.external_source in the pipeline is named so (named external sources: "
+                f"{known}): rename the input in config.pbtxt or pass name={tensor.name!r} to "
+                f"fn.external_source")
+        _fill_tensor(tensor, pipeline_inputs[tensor.name], model, "input", "external_source")
+        if not tensor.HasField("reshape"):
+            tensor.allow_ragged_batch = True
+    for name, inp in pipeline_inputs.items():
+        if name not in seen:
+            tensor = out.input.add()
+            tensor.name = name
+            tensor.allow_ragged_batch = True
+            _fill_tensor(tensor, inp, model, "input", "external_source")
+    # outputs: by position
+    if len(out.output) > len(facts.outputs):
+        raise ConfigError(
+            f"model {model!r}: config.pbtxt lists {len(out.output)} outputs but the pipeline "
+            f"returns {len(facts.outputs)}: remove the extra output entries")
+    for i, pout in enumerate(facts.outputs):
+        tensor = out.output[i] if i < len(out.output) else out.output.add()
+        if not tensor.name:
+            tensor.name = pout.name or f"DALI_OUTPUT_{i}"
+        _fill_tensor(tensor, pout, model, "output", f"(output {i})")
+    names = [t.name for t in out.output]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"model {model!r}: output names repeat ({names}): give each a unique name")
+    # batch size
+    if out.max_batch_size < 0:
+        raise ConfigError(f"model {model!r}: max_batch_size is {out.max_batch_size}: use a positive value")
+    if out.max_batch_size == 0:
+        out.max_batch_size = facts.batch_size
+    return out
+
+
+def numpy_dtype(data_type: int) -> np.dtype:
+    return TRITON_TO_NUMPY[type_name(data_type)]
