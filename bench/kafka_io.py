@@ -1,0 +1,132 @@
+"""Kafka plumbing shared by the broker benchmarks: topics, producing the corpus, collecting
+results and turning their timestamps into throughput and latency.
+
+Both the worker (``bench/e2e.py``) and the Pillow baseline (``bench/pil_consumer.py``) publish
+results whose msgpack value carries ``source = {topic, partition, offset, timestamp_ms}`` (the
+worker's result format, ``worker/stream/results.py``). Latency of one message is the result
+record's timestamp minus the input record's timestamp (both CreateTime, set by the producers
+on this machine's clock). Throughput is counted between the first and the last result record,
+so the time to start a process and join the group is reported apart (``startup_s``).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import msgpack
+
+from bench import common
+
+BIG = 16 * 1024 * 1024
+
+
+async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1,
+                                            topic_configs={"max.message.bytes": str(BIG)})
+                                   for n in names])
+    finally:
+        await admin.close()
+
+
+async def produce(bootstrap: str, topic: str, data: list[bytes], count: int,
+                  rate: float | None = None) -> float:
+    """Send ``count`` records cycling over ``data`` (round-robin over partitions); with
+    ``rate`` (records/s), paced so the consumer is never behind by a backlog. Returns seconds."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=BIG,
+                                linger_ms=5, acks=1)
+    await producer.start()
+    t0 = time.perf_counter()
+    try:
+        parts = sorted(await producer.partitions_for(topic))
+        futs = []
+        for i in range(count):
+            if rate:
+                delay = t0 + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            futs.append(await producer.send(topic, data[i % len(data)], partition=parts[i % len(parts)]))
+            if len(futs) >= 256:
+                await asyncio.gather(*futs)
+                futs = []
+        await asyncio.gather(*futs)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - t0
+
+
+def result_value(source, outputs: dict | None = None) -> bytes:
+    """A result value in the worker's shape (only what the benchmark reads is required)."""
+    return msgpack.packb({"v": "1", "kind": "result", "id": f"{source.topic}/{source.partition}/{source.offset}",
+                          "source": {"topic": source.topic, "partition": source.partition,
+                                     "offset": source.offset, "timestamp_ms": source.timestamp},
+                          "outputs": outputs or {}, "created_ms": int(time.time() * 1000)},
+                         use_bin_type=True)
+
+
+class Collector:
+    """Reads an output topic from the beginning and keeps (input topic, result ts, input ts)."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        self.bootstrap, self.topic = bootstrap, topic
+        self.rows: list[tuple[str, int, int]] = []
+        self.first_seen: float | None = None  # monotonic time the first result arrived
+        self._task = None
+        self._stopping = False
+
+    def count(self, input_topic: str) -> int:
+        return sum(1 for r in self.rows if r[0] == input_topic)
+
+    async def start(self):
+        from aiokafka import AIOKafkaConsumer
+
+        self._consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=self.bootstrap,
+                                          auto_offset_reset="earliest", enable_auto_commit=False,
+                                          fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=BIG)
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._loop())
+
+    async def _loop(self):
+        while not self._stopping:
+            batches = await self._consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for r in records:
+                    try:
+                        src = msgpack.unpackb(r.value, raw=False).get("source") or {}
+                    except Exception:
+                        continue  # not a result (a dead letter on the same topic, say)
+                    if self.first_seen is None:
+                        self.first_seen = time.monotonic()
+                    self.rows.append((src.get("topic"), r.timestamp, src.get("timestamp_ms") or -1))
+
+    async def wait_for(self, input_topic: str, n: int, timeout_s: float, alive=lambda: True) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while self.count(input_topic) < n:
+            if time.monotonic() > deadline or not alive():
+                return False
+            await asyncio.sleep(0.1)
+        return True
+
+    async def stop(self):
+        self._stopping = True
+        if self._task:
+            await self._task
+        await self._consumer.stop()
+
+
+def throughput(rows, input_topic: str) -> dict:
+    ts = sorted(r[1] for r in rows if r[0] == input_topic)
+    if len(ts) < 2 or ts[-1] == ts[0]:
+        return {"results": len(ts), "images_per_s": None}
+    span = (ts[-1] - ts[0]) / 1000.0
+    return {"results": len(ts), "seconds": round(span, 3), "images_per_s": round((len(ts) - 1) / span, 1)}
+
+
+def latency(rows, input_topic: str) -> dict:
+    return common.latency_summary([(r[1] - r[2]) / 1000.0 for r in rows if r[0] == input_topic and r[2] >= 0])
