@@ -1,0 +1,112 @@
+"""config.pbtxt parsing, auto-fill and validation (pure functions), and reading serialized
+pipelines."""
+import pytest
+
+from worker.repository import model_config as mc
+from worker.repository.errors import ConfigError, RepositoryError
+from worker.repository.serialized import read_serialized
+
+UINT8, FLOAT = 0, 9
+
+
+def facts():
+    return mc.PipelineFacts(batch_size=16,
+                            inputs=[mc.TensorFacts("image", UINT8, 1), mc.TensorFacts("window", FLOAT, 1)],
+                            outputs=[mc.TensorFacts("", FLOAT, 3), mc.TensorFacts("", None, None)])
+
+
+def test_parse_error_names_model_and_line():
+    with pytest.raises(ConfigError, match=r"model 'm': config.pbtxt does not parse: 2:"):
+        mc.parse_config('name: "m"\nmax_batch_size: "x"\n', "m")
+
+
+def test_name_must_match_folder():
+    with pytest.raises(ConfigError, match='set name: "m"'):
+        mc.parse_config('name: "other"', "m")
+
+
+def test_other_backend_refused():
+    with pytest.raises(ConfigError, match="backend 'onnxruntime'"):
+        mc.parse_config('backend: "onnxruntime"', "m")
+
+
+def test_autofill_from_pipeline_alone():
+    f = mc.PipelineFacts(16, [mc.TensorFacts("image", UINT8, 1)], [mc.TensorFacts("", FLOAT, 3)])
+    cfg = mc.autofill_and_validate(None, f, "m")
+    assert cfg.name == "m" and cfg.backend == "dali" and cfg.max_batch_size == 16
+    (inp,) = cfg.input
+    assert (inp.name, mc.type_name(inp.data_type), list(inp.dims), inp.allow_ragged_batch) == \
+        ("image", "TYPE_UINT8", [-1], True)
+    (out,) = cfg.output
+    assert (out.name, mc.type_name(out.data_type), list(out.dims)) == ("DALI_OUTPUT_0", "TYPE_FP32", [-1, -1, -1])
+
+
+def test_partial_config_is_merged():
+    cfg = mc.parse_config("""
+        max_batch_size: 8
+        input [ { name: "window" dims: [ 4 ] } ]
+        output [ { name: "pixels" }, { name: "boxes" data_type: TYPE_INT32 dims: [ -1, 4 ] } ]
+    """, "m")
+    full = mc.autofill_and_validate(cfg, facts(), "m")
+    assert full.max_batch_size == 8
+    assert [i.name for i in full.input] == ["window", "image"]
+    assert list(full.input[0].dims) == [4] and mc.type_name(full.input[0].data_type) == "TYPE_FP32"
+    assert [o.name for o in full.output] == ["pixels", "boxes"]
+    assert mc.type_name(full.output[1].data_type) == "TYPE_INT32"
+
+
+def test_input_without_external_source():
+    cfg = mc.parse_config('input [ { name: "img" data_type: TYPE_UINT8 dims: [-1] } ]', "m")
+    with pytest.raises(ConfigError, match=r"model 'm': config.pbtxt has input 'img' but no "
+                                          r"fn.external_source .*'image', 'window'.*name='img'"):
+        mc.autofill_and_validate(cfg, facts(), "m")
+
+
+def test_data_type_mismatch():
+    cfg = mc.parse_config('input [ { name: "image" data_type: TYPE_FP32 } ]', "m")
+    with pytest.raises(ConfigError, match=r"mismatch of data_type for input 'image': config.pbtxt "
+                                          r"says TYPE_FP32, the pipeline external_source gives TYPE_UINT8"):
+        mc.autofill_and_validate(cfg, facts(), "m")
+
+
+def test_dims_mismatch():
+    cfg = mc.parse_config('output [ { name: "o" dims: [ 224, 224 ] } ]', "m")
+    with pytest.raises(ConfigError, match=r"mismatch of dims for output 'o'.*ndim 3"):
+        mc.autofill_and_validate(cfg, facts(), "m")
+
+
+def test_too_many_outputs():
+    cfg = mc.parse_config('output [ {name: "a"}, {name: "b"}, {name: "c"} ]', "m")
+    with pytest.raises(ConfigError, match="lists 3 outputs but the pipeline returns 2"):
+        mc.autofill_and_validate(cfg, facts(), "m")
+
+
+def test_output_type_unknown_everywhere():
+    with pytest.raises(ConfigError, match=r"no data type for output 'DALI_OUTPUT_1'.*output_dtype"):
+        mc.autofill_and_validate(None, facts(), "m")
+
+
+def test_read_serialized_finds_named_external_sources():
+    from nvidia.dali import fn, pipeline_def, types
+
+    @pipeline_def(batch_size=8, num_threads=3, device_id=None)
+    def two_inputs():
+        a = fn.external_source(name="encoded", dtype=types.UINT8, ndim=1)
+        b = fn.external_source(name="scale", dtype=types.FLOAT, ndim=1)
+        unused = fn.external_source(name="unused", dtype=types.INT32)  # pruned by DALI
+        del unused
+        img = fn.decoders.image(a, device="mixed")
+        return img, b * 2
+
+    info = read_serialized(two_inputs().serialize())
+    assert (info.batch_size, info.num_threads) == (8, 3)
+    assert [(i.name, i.dtype, i.ndim) for i in info.inputs] == [("encoded", UINT8, 1), ("scale", FLOAT, 1)]
+    assert info.needs_gpu and "decoders__Image" in info.gpu_operators()
+    assert len(info.output_names) == 2
+
+
+def test_read_serialized_rejects_garbage():
+    with pytest.raises(RepositoryError, match="not a serialized DALI pipeline"):
+        read_serialized(b"\x00\x01garbage\xff", "model 'm'")
+    with pytest.raises(RepositoryError, match="not a serialized DALI pipeline"):
+        read_serialized(b"", "model 'm'")

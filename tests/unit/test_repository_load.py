@@ -1,0 +1,211 @@
+"""Loading models in all three forms (serialized model.dali, a custom-named .py, dali.py), with
+and without config.pbtxt, and comparing with the same pipeline run directly through DALI's
+Python API on real photographs."""
+import importlib.util
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests import photos
+from worker.pipeline.runner import PipelineRunner
+from worker.repository.errors import ConfigError, DeviceError, PipelineLoadError
+from worker.repository.load import list_models, load_model
+
+PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
+CLASSIFY_PY = PIPELINES / "classify" / "1" / "dali.py"
+
+
+def import_file(path: Path, monkeypatch, name="direct_pipeline"):
+    monkeypatch.setenv("DALI_DEVICE", "cpu")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_directly(pipeline_fn, feeds: dict[str, list], batch_size=16):
+    """The reference: a pipeline_def run through DALI's Python API."""
+    pipe = pipeline_fn(batch_size=batch_size, num_threads=2, device_id=None, prefetch_queue_depth=1)
+    pipe.build()
+    for name, data in feeds.items():
+        pipe.feed_input(name, data)
+    return [[np.array(t) for t in tl] for tl in pipe.run()]
+
+
+def model_dir(repo: Path, name: str, config: str | None = None) -> Path:
+    v = repo / name / "1"
+    v.mkdir(parents=True)
+    if config is not None:
+        (repo / name / "config.pbtxt").write_text(config)
+    return v
+
+
+CONFIG = """
+name: "{name}"
+backend: "dali"
+max_batch_size: 16
+{extra}
+input [ {{ name: "image", data_type: TYPE_UINT8, dims: [ -1 ] }} ]
+output [ {{ name: "pixels", data_type: TYPE_FP32, dims: [ 3, 224, 224 ] }} ]
+"""
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    """A repository holding the classify pipeline in every form, with and without config."""
+    module = import_file(CLASSIFY_PY, monkeypatch)
+    serialized = module.classify(batch_size=16, num_threads=2, device_id=None).serialize()
+    forms = {}
+    for with_config in (False, True):
+        sfx = "_cfg" if with_config else ""
+        v = model_dir(tmp_path, f"dali_py{sfx}", CONFIG.format(name=f"dali_py{sfx}", extra="") if with_config else None)
+        shutil.copy(CLASSIFY_PY, v / "dali.py")
+        v = model_dir(tmp_path, f"serialized{sfx}", CONFIG.format(name=f"serialized{sfx}", extra="") if with_config else None)
+        (v / "model.dali").write_bytes(serialized)
+        # a custom-named .py needs config.pbtxt to name it; "without config" means a minimal one
+        extra = 'default_model_filename: "preprocess.py"'
+        cfg = CONFIG.format(name=f"custom_py{sfx}", extra=extra) if with_config else \
+            f'default_model_filename: "preprocess.py"\n'
+        v = model_dir(tmp_path, f"custom_py{sfx}", cfg)
+        shutil.copy(CLASSIFY_PY, v / "preprocess.py")
+        forms.update({f"dali_py{sfx}": "dali.py", f"serialized{sfx}": "model.dali",
+                      f"custom_py{sfx}": "preprocess.py"})
+    return tmp_path, module, forms
+
+
+def test_all_forms_match_dali_directly(repo):
+    root, module, forms = repo
+    images = photos.photo_bytes(12)
+    expected = run_directly(module.classify, {"image": [np.frombuffer(b, np.uint8) for b in images]})[0]
+    assert sorted(list_models(root)) == sorted(forms)
+    for name, filename in forms.items():
+        model = load_model(root, name, device="cpu", num_threads=2)
+        assert model.source.name == filename
+        # config.pbtxt's max_batch_size, else the pipeline's batch_size (64 in dali.py)
+        assert model.max_batch_size == (16 if name.endswith("_cfg") or name == "serialized" else 64)
+        assert model.input_names == ["image"]
+        out_name = "pixels" if name.endswith("_cfg") else "DALI_OUTPUT_0"
+        assert model.output_names == [out_name]
+        assert model.outputs[0].dtype == np.float32 and model.outputs[0].ndim == 3
+        results = PipelineRunner(model).run([{"image": b} for b in images])
+        assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+        for r, want in zip(results, expected):
+            got = r.outputs[out_name]
+            assert got.shape == (3, 224, 224) and got.dtype == np.float32
+            np.testing.assert_array_equal(got, want, err_msg=f"model {name}")
+
+
+def test_example_two_input_pipeline_matches_dali(monkeypatch):
+    module = import_file(PIPELINES / "crop_window" / "1" / "crop_window.py", monkeypatch, "cw")
+    images = photos.jpeg_bytes(6)
+    windows = [np.array(w, np.float32) for w in
+               ([0, 0, 1, 1], [0.25, 0.25, 0.5, 0.5], [0.1, 0.5, 0.3, 0.4]) * 2]
+    expected = run_directly(module.crop_window, {"image": [np.frombuffer(b, np.uint8) for b in images],
+                                                 "window": windows})[0]
+    model = load_model(PIPELINES, "crop_window", num_threads=2)
+    assert model.input_names == ["image", "window"] and model.output_names == ["crop"]
+    results = PipelineRunner(model).run([{"image": b, "window": w} for b, w in zip(images, windows)])
+    for r, want in zip(results, expected):
+        assert r.ok, r.error
+        np.testing.assert_array_equal(r.outputs["crop"], want)
+
+
+def test_all_example_pipelines_load_on_cpu():
+    names = list_models(PIPELINES)
+    assert {"classify", "classify_reduce", "crop_window", "identity"} <= set(names)
+    for name in names:
+        model = load_model(PIPELINES, name, device="cpu", num_threads=1)
+        assert not model.info.needs_gpu, name
+
+
+def test_highest_version_by_default_and_pinned(tmp_path):
+    for v, const in ((1, 1), (2, 2)):
+        d = model_dir(tmp_path, "m", None) if v == 1 else (tmp_path / "m" / "2")
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "dali.py").write_text(IDENTITY_PLUS.format(const=const))
+    assert load_model(tmp_path, "m").version == 2
+    for version, const in ((None, 2), (1, 1)):
+        model = load_model(tmp_path, "m", version=version)
+        (res,) = PipelineRunner(model).run([{"x": np.array([1, 2], np.int32)}])
+        np.testing.assert_array_equal(res.outputs["DALI_OUTPUT_0"], np.array([1, 2]) + const)
+
+
+IDENTITY_PLUS = """
+from nvidia.dali import fn, pipeline_def, types
+from nvidia.dali.plugin.triton import autoserialize
+
+@autoserialize
+@pipeline_def(batch_size=4, num_threads=1, device_id=None, output_dtype=[types.INT32], output_ndim=[1])
+def plus():
+    return fn.external_source(name="x", dtype=types.INT32, ndim=1) + {const}
+"""
+
+
+def test_input_in_config_without_external_source(tmp_path):
+    v = model_dir(tmp_path, "m", 'input [ { name: "picture" data_type: TYPE_UINT8 dims: [-1] } ]')
+    shutil.copy(CLASSIFY_PY, v / "dali.py")
+    with pytest.raises(ConfigError, match=r"model 'm': config.pbtxt has input 'picture' but no "
+                                          r"fn.external_source .*'image'"):
+        load_model(tmp_path, "m")
+
+
+def test_output_type_mismatch(tmp_path):
+    v = model_dir(tmp_path, "m", 'output [ { name: "o" data_type: TYPE_UINT8 } ]')
+    shutil.copy(CLASSIFY_PY, v / "dali.py")
+    with pytest.raises(ConfigError, match="mismatch of data_type for output 'o'.*TYPE_FP32"):
+        load_model(tmp_path, "m")
+
+
+def test_two_autoserialize_pipelines_refused(tmp_path):
+    v = model_dir(tmp_path, "m")
+    (v / "dali.py").write_text(IDENTITY_PLUS.format(const=1) + IDENTITY_PLUS.replace("plus", "plus2").format(const=2))
+    with pytest.raises(PipelineLoadError, match=r"model 'm': could not autoserialize .*Precisely "
+                                                r"one autoserialize .*Found 2.*mark exactly one"):
+        load_model(tmp_path, "m")
+
+
+def test_no_autoserialize_refused(tmp_path):
+    v = model_dir(tmp_path, "m")
+    (v / "dali.py").write_text("x = 1\n")
+    with pytest.raises(PipelineLoadError, match="Found none"):
+        load_model(tmp_path, "m")
+
+
+def test_python_error_in_pipeline_file(tmp_path):
+    v = model_dir(tmp_path, "m")
+    (v / "dali.py").write_text("import no_such_module_here\n")
+    with pytest.raises(PipelineLoadError, match=r"model 'm'.*no_such_module_here"):
+        load_model(tmp_path, "m")
+
+
+def test_mixed_serialized_pipeline_needs_gpu(tmp_path):
+    from nvidia.dali import fn, pipeline_def, types
+
+    @pipeline_def(batch_size=4, num_threads=1, device_id=None)
+    def gpu_only():
+        return fn.decoders.image(fn.external_source(name="image", dtype=types.UINT8, ndim=1),
+                                 device="mixed")
+
+    v = model_dir(tmp_path, "m")
+    (v / "model.dali").write_bytes(gpu_only().serialize())
+    with pytest.raises(DeviceError, match=r"model 'm' version 1: model.dali uses GPU operators "
+                                          r"\(decoders__Image\) but the device is cpu"):
+        load_model(tmp_path, "m", device="cpu")
+
+
+def test_garbage_model_dali(tmp_path):
+    v = model_dir(tmp_path, "m")
+    (v / "model.dali").write_bytes(b"not a pipeline at all")
+    with pytest.raises(Exception, match="not a serialized DALI pipeline"):
+        load_model(tmp_path, "m")
+
+
+def test_batch_size_and_threads_overrides(tmp_path):
+    v = model_dir(tmp_path, "m", 'max_batch_size: 5\nparameters [ { key: "num_threads" value: { string_value: "3" } } ]')
+    shutil.copy(CLASSIFY_PY, v / "dali.py")
+    model = load_model(tmp_path, "m")
+    assert (model.max_batch_size, model.num_threads, model.config.max_batch_size) == (5, 3, 5)
+    model = load_model(tmp_path, "m", max_batch_size=7, num_threads=1)
+    assert (model.max_batch_size, model.num_threads) == (7, 1)

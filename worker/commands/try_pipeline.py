@@ -1,0 +1,127 @@
+"""Run a pipeline of the model repository on local files, without Kafka: the no-Docker way to
+try a pipeline. Each file is one sample of the pipeline's encoded-media input; prints each
+output's name, dtype, shape and a short summary (min/max/mean), or saves .npy files.
+
+Examples:
+  dali-worker try classify tests/data/*.jpg
+  dali-worker try crop_window tests/data/chelsea.jpg --value window=0.25,0.25,0.5,0.5
+  dali-worker try classify photo.jpg --save out/ --device 0
+
+The repository is --repository, else $DSW_REPOSITORY, else ./pipelines. Python pipelines see
+DALI_DEVICE=cpu or gpu (from --device) when they are serialized.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def add_arguments(p) -> None:
+    p.add_argument("pipeline", help="model name in the repository (a folder of it)")
+    p.add_argument("files", nargs="+", type=Path, help="input files, one sample each")
+    p.add_argument("--repository", type=Path, default=None,
+                   help="model repository (default: $DSW_REPOSITORY, else ./pipelines)")
+    p.add_argument("--version", type=int, default=None, help="model version (default: highest)")
+    p.add_argument("--device", default=os.environ.get("DSW_DEVICE", "cpu"),
+                   help="cpu or a GPU id (default: $DSW_DEVICE, else cpu)")
+    p.add_argument("--input", dest="input_name", default=None,
+                   help="input the files feed (default: the model's only uint8 1-D input)")
+    p.add_argument("--value", action="append", default=[], metavar="NAME=V1,V2,...",
+                   help="the same value for another input of every sample, e.g. window=0,0,1,1")
+    p.add_argument("--feed", choices=("ragged", "padded"), default="ragged",
+                   help="how batches are fed (default ragged)")
+    p.add_argument("--batch-size", type=int, default=None, help="max batch size (default: the model's)")
+    p.add_argument("--threads", type=int, default=None, help="DALI CPU threads (default: the model's)")
+    p.add_argument("--cast", default=None, help="cast all outputs, e.g. float16 or uint8")
+    p.add_argument("--save", type=Path, default=None, metavar="DIR",
+                   help="save outputs as DIR/<file stem>.<output>.npy instead of printing summaries")
+
+
+def summary(arr) -> str:
+    import numpy as np
+
+    if arr.size == 0:
+        return "empty"
+    a = arr.astype(np.float64) if arr.dtype.kind in "biuf" else arr
+    return f"min {a.min():.4g} max {a.max():.4g} mean {a.mean():.4g}"
+
+
+def _pick_input(model, wanted: str | None) -> str:
+    import numpy as np
+
+    names = model.input_names
+    if wanted:
+        if wanted not in names:
+            raise SystemExit(f"model {model.name!r} has no input {wanted!r} (inputs: {', '.join(names)})")
+        return wanted
+    media = [i.name for i in model.inputs if i.dtype == np.uint8 and i.ndim == 1]
+    if len(media) == 1:
+        return media[0]
+    raise SystemExit(f"model {model.name!r} has inputs {', '.join(names)}: say which one the "
+                     f"files feed with --input NAME")
+
+
+def _values(model, items: list[str], media_input: str) -> dict:
+    import numpy as np
+
+    specs = {i.name: i for i in model.inputs}
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or name not in specs:
+            raise SystemExit(f"--value {item!r}: use NAME=V1,V2,... with NAME one of "
+                             f"{', '.join(specs)}")
+        out[name] = np.array([float(v) for v in text.split(",") if v.strip()], dtype=specs[name].dtype)
+    missing = [n for n in specs if n != media_input and n not in out]
+    if missing:
+        raise SystemExit(f"model {model.name!r} also needs input(s) {', '.join(missing)}: give "
+                         f"them with --value NAME=V1,V2,...")
+    return out
+
+
+def main(args) -> int:
+    from worker.pipeline.runner import PipelineRunner
+    from worker.repository.errors import RepositoryError
+    from worker.repository.find import default_repository
+    from worker.repository.load import load_model
+
+    repository = args.repository or default_repository()
+    try:
+        model = load_model(repository, args.pipeline, args.version, device=args.device,
+                           num_threads=args.threads, max_batch_size=args.batch_size)
+    except RepositoryError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    media_input = _pick_input(model, args.input_name)
+    fixed = _values(model, args.value, media_input)
+    samples = []
+    for path in args.files:
+        if not path.is_file():
+            print(f"error: {path}: no such file", file=sys.stderr)
+            return 2
+        samples.append({media_input: path.read_bytes(), **fixed})
+    runner = PipelineRunner(model, feed=args.feed, output_cast=args.cast)
+    results = runner.run(samples)
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    print(f"model {model.name} version {model.version} on {model.device}: {len(samples)} file(s)")
+    for path, res in zip(args.files, results):
+        if not res.ok:
+            failed += 1
+            print(f"{path}: ERROR {res.error}")
+            continue
+        print(f"{path}:")
+        for name, arr in res.outputs.items():
+            line = f"  {name}: {arr.dtype} {list(arr.shape)}"
+            if args.save:
+                import numpy as np
+
+                out = args.save / f"{path.stem}.{name}.npy"
+                np.save(out, arr)
+                line += f" -> {out}"
+            else:
+                line += f"  {summary(arr)}"
+            print(line)
+    return 1 if failed else 0
