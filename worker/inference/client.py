@@ -1,0 +1,192 @@
+"""The model client the worker calls: check the model once, then send batches and get one
+outcome per sample.
+
+    client = ModelClient(ModelRoute.from_dict(table, where="routes.x.model"))
+    await client.start({"images": (np.float32, 3)})      # raises ModelFitError on mismatch
+    outcomes = await client.infer([{"images": arr}, ...])  # one InferOutcome per sample
+    await client.close()
+
+``infer`` never raises for server trouble. It retries while the server is down (backoff,
+nothing for the caller to do but wait and commit nothing) and, after ``max_retry_s``, returns
+outcomes with reason "model_unavailable" for the whole batch. When the server rejects a batch,
+the samples are sent one by one so that only the bad ones come back "model_error". Samples that
+cannot be sent at all (shape does not fit the model) come back "model_input_mismatch".
+
+``infer`` is a coroutine over the asyncio clients of tritonclient: the worker runs DALI on the
+next batch (in an executor) while this one is in flight.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from worker.inference import fit, labels as labels_mod
+from worker.inference.config import ModelRoute
+from worker.inference.errors import (
+    ModelFitError,
+    ModelUnavailableError,
+    RequestRejected,
+    TransientServerError,
+)
+from worker.inference.retry import Backoff, RetryBudget, call_with_retry
+from worker.inference.transport import Transport
+
+log = logging.getLogger("worker.inference")
+
+MODEL_UNAVAILABLE = "model_unavailable"
+MODEL_ERROR = "model_error"
+MODEL_INPUT_MISMATCH = "model_input_mismatch"
+
+
+@dataclass
+class InferOutcome:
+    ok: bool
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    labels: list[dict] | None = None  # top-k, best first: {"index", "score", "label"}
+    reason: str | None = None  # model_unavailable | model_error | model_input_mismatch
+    error: str | None = None  # for the dead letter: what the server or the check said
+
+
+class ModelClient:
+    def __init__(self, route: ModelRoute):
+        self.route = route
+        self.plan: fit.FitPlan | None = None
+        self.model: fit.ModelSpec | None = None
+        self._transport: Transport | None = None
+        self._labels: list[str] | None = None
+        self._class_counts: dict[str, int] = {}
+        self._sem: asyncio.Semaphore | None = None
+        # counters for metrics/tests: requests sent, retries after transient failures
+        self.stats = {"requests": 0, "retries": 0, "splits": 0}
+
+    async def start(self, pipeline_outputs: dict[str, Any]) -> fit.FitPlan:
+        """Wait (up to ``startup_timeout_s``) for the server and model, read metadata and config,
+        check the pipeline outputs ``{name: (dtype, ndim[, shape])}`` against them.
+        Raises ModelUnavailableError or ModelFitError, both naming the model and URL."""
+        route = self.route
+        self._transport = Transport(route.protocol, route.url, route.timeout_s)
+        self._sem = asyncio.Semaphore(route.max_in_flight)
+        t = self._transport
+
+        async def ready():
+            if not await t.server_ready():
+                raise TransientServerError("server not ready", "NOT_READY")
+            if not await t.model_ready(route.name, route.version):
+                raise TransientServerError("model not ready (not loaded, or no such model/"
+                                           "version: check name and version)", "NOT_READY")
+            metadata = await t.metadata(route.name, route.version)
+            return metadata, await t.config(route.name, route.version), await t.extensions()
+
+        try:
+            metadata, config, extensions = await call_with_retry(
+                ready, what=route.model_ref, timeout_s=route.timeout_s,
+                budget=RetryBudget(route.startup_timeout_s),
+                backoff=Backoff(route.backoff_initial_s, route.backoff_max_s))
+        except RequestRejected as exc:
+            raise ModelUnavailableError(f"{route.model_ref}: the server refused the metadata "
+                                        f"request: {exc}") from exc
+        except ModelUnavailableError as exc:
+            raise ModelUnavailableError(
+                f"{exc} (startup_timeout_s={route.startup_timeout_s:g}; is the server running "
+                f"and is {route.url} its {route.protocol} port?)") from None
+        t.use_extensions(extensions)
+        self.model = fit.model_spec(metadata, config, route_max_batch_size=route.max_batch_size,
+                                    extensions=extensions)
+        if route.labels_file:
+            self._labels = labels_mod.load_labels(route.labels_file)
+        try:
+            self.plan = fit.check_fit(
+                fit.pipeline_outputs(pipeline_outputs), self.model, inputs=route.inputs,
+                outputs=route.outputs, ragged=route.ragged, pad_value=route.pad_value,
+                top_k=route.top_k, classify_output=route.classify_output,
+                num_labels=len(self._labels) if self._labels else None, where=route.where)
+        except ModelFitError as exc:
+            raise ModelFitError(f"{route.model_ref}: {exc}") from None
+        # The server's classification extension (Triton) when there is no labels file: the
+        # server then returns "score:index:label" strings in place of the scores.
+        if (self.plan.classify_output and not self._labels
+                and labels_mod.CLASSIFICATION_EXTENSION in extensions):
+            self._class_counts = {self.plan.classify_output: route.top_k}
+        log.info("%s: ready (batched=%s, max_batch_size=%s, inputs %s, outputs %s)",
+                 route.model_ref, self.model.batched, self.model.max_batch_size,
+                 {b.source: b.target.name for b in self.plan.bindings}, self.plan.outputs)
+        return self.plan
+
+    async def ready(self) -> bool:
+        """One cheap probe for health endpoints; never raises."""
+        try:
+            return await asyncio.wait_for(
+                self._transport.model_ready(self.route.name, self.route.version),
+                self.route.timeout_s)
+        except Exception:  # noqa: BLE001
+            return False
+
+    async def infer(self, samples: list[dict[str, np.ndarray]]) -> list[InferOutcome]:
+        if self.plan is None:
+            raise RuntimeError("ModelClient.infer before start()")
+        outcomes: list[InferOutcome | None] = [None] * len(samples)
+        requests, rejected = fit.plan_requests(samples, self.plan)
+        for i, reason in rejected.items():
+            outcomes[i] = InferOutcome(False, reason=MODEL_INPUT_MISMATCH,
+                                       error=f"{self.route.model_ref}: {reason}")
+        budget = RetryBudget(self.route.max_retry_s)  # one budget for the whole batch
+        await asyncio.gather(*(self._run(r, samples, outcomes, budget) for r in requests))
+        return outcomes  # type: ignore[return-value]
+
+    async def _run(self, req: fit.Request, samples, outcomes, budget: RetryBudget) -> None:
+        route = self.route
+
+        def on_retry(err, delay):
+            self.stats["retries"] += 1
+
+        async def send():
+            self.stats["requests"] += 1
+            return await self._transport.infer(route.name, route.version, req.arrays,
+                                               self.plan.outputs, self._class_counts)
+
+        try:
+            async with self._sem:
+                outputs = await call_with_retry(
+                    send, what=f"{route.model_ref} ({len(req.indices)} samples)",
+                    timeout_s=route.timeout_s, budget=budget,
+                    backoff=Backoff(route.backoff_initial_s, route.backoff_max_s),
+                    on_retry=on_retry)
+        except ModelUnavailableError as exc:
+            for i in req.indices:
+                outcomes[i] = InferOutcome(False, reason=MODEL_UNAVAILABLE, error=str(exc))
+            return
+        except RequestRejected as exc:
+            if len(req.indices) > 1:  # which sample? ask for each alone
+                self.stats["splits"] += 1
+                single = replace(self.plan, max_batch_size=1)
+                reqs, _ = fit.plan_requests(samples, single, req.indices)
+                await asyncio.gather(*(self._run(r, samples, outcomes, budget) for r in reqs))
+                return
+            msg = f"{route.model_ref} rejected the sample [{exc.status}]: {exc}"
+            outcomes[req.indices[0]] = InferOutcome(False, reason=MODEL_ERROR, error=msg)
+            return
+        try:
+            per_sample = fit.split_outputs(outputs, req, self.plan.batched)
+            for i, out in zip(req.indices, per_sample):
+                outcomes[i] = InferOutcome(True, outputs=out, labels=self._top_k(out))
+        except (ValueError, KeyError) as exc:
+            for i in req.indices:
+                outcomes[i] = InferOutcome(False, reason=MODEL_ERROR,
+                                           error=f"{route.model_ref}: bad response: {exc}")
+
+    def _top_k(self, out: dict[str, np.ndarray]) -> list[dict] | None:
+        name = self.plan.classify_output
+        if not name:
+            return None
+        if name in self._class_counts:
+            return labels_mod.parse_classification(out[name])
+        return labels_mod.top_k(out[name], self.route.top_k, self._labels)
+
+    async def close(self) -> None:
+        if self._transport is not None:
+            transport, self._transport = self._transport, None
+            await transport.close()
