@@ -4,9 +4,10 @@ Input ``image``: FP32 (N, 3, H, W). Outputs: ``logits`` FP32 (N, 10) and ``reque
 (N, 1), the number of samples in the request (tests read it to see how the client split batches).
 
 Test hooks, chosen by the data so that a test can aim them at one sample:
-- a sample whose first value is ``REJECT_MARKER`` (or that holds NaN: gRPC only, JSON has no
+- a sample whose first value is ``mean_classifier.REJECT_MARKER`` (or that holds NaN: gRPC only, JSON has no
   NaN) is rejected with 400 / INVALID_ARGUMENT, as Triton rejects bad input;
 - a sample whose first value is ``SLOW_MARKER`` makes the request sleep ``SLOW_S`` seconds.
+(The markers live in ``mean_classifier`` so that tests can import them without MLServer.)
 """
 from __future__ import annotations
 
@@ -20,9 +21,7 @@ from mlserver.types import InferenceRequest, InferenceResponse
 
 import mean_classifier
 
-REJECT_MARKER = -777.0
-SLOW_MARKER = -1234.5
-SLOW_S = 3.0
+from mean_classifier import REJECT_MARKER, SLOW_MARKER, SLOW_S
 
 
 class MeanClassifier(MLModel):

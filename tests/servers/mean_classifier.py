@@ -21,6 +21,12 @@ B = np.linspace(-0.05, 0.05, NUM_CLASSES, dtype=np.float32)
 
 LABELS = [f"class_{c}" for c in range(NUM_CLASSES)]
 
+# Test hooks of the served runtime (classifier_runtime.py), aimed at one sample by its first
+# value: the server rejects the request (400 / INVALID_ARGUMENT), or sleeps SLOW_S seconds.
+REJECT_MARKER = -777.0
+SLOW_MARKER = -1234.5
+SLOW_S = 3.0
+
 
 def logits(batch: np.ndarray) -> np.ndarray:
     """(N, 3, H, W) float32 → (N, NUM_CLASSES) float32."""

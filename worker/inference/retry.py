@@ -120,7 +120,7 @@ async def call_with_retry(
             left = budget.remaining()
             if left <= 0:
                 raise ModelUnavailableError(
-                    f"{what}: gave up after the retry budget (max_retry_s); last error: "
+                    f"{what}: gave up after the retry budget; last error: "
                     f"[{err.status or 'no answer'}] {err}") from exc
             delay = min(backoff.next_delay(), left)
             if on_retry:
