@@ -2,111 +2,48 @@
 
 ``python -m bench.dali_alone [--device cpu|gpu] [--batch-sizes 8,32,64] [--images 600]``
 
-The pipeline comes from the repository (``pipelines/<name>/``) when the worker's repository
-loader or the model file is there, otherwise from the built-in copy below (same transform as
-``pipelines/classify``: decode, resize shorter side 256, centre crop 224, normalize, CHW
-float32). Each batch is fed with ``feed_input`` and run synchronously, outputs copied to host
-NumPy arrays, as the worker does before publishing. Reports images/s and per-batch p50/p99 for
+The pipeline comes from the repository (``pipelines/<name>/``), loaded and run with the
+worker's own code (``worker.repository.load_model``, ``worker.pipeline.PipelineRunner``):
+each batch is fed and run synchronously and its outputs copied to host NumPy arrays, as in the
+worker before publishing, without Kafka. Reports images/s and per-batch p50/p99 for
 each batch size.
 """
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
 
 from bench import common, corpus
 
 REPO = Path(__file__).resolve().parent.parent / "pipelines"
-MEAN = [0.485 * 255, 0.456 * 255, 0.406 * 255]
-STD = [0.229 * 255, 0.224 * 255, 0.225 * 255]
-
-
-def builtin_classify(device: str):
-    """The classify transform with DALI's Python API (used while the repository has none)."""
-    from nvidia.dali import fn, pipeline_def, types
-
-    @pipeline_def(batch_size=64, num_threads=2, device_id=None)
-    def classify():
-        raw = fn.external_source(name="INPUT", dtype=types.UINT8, ndim=1)
-        images = fn.decoders.image(raw, device="mixed" if device == "gpu" else "cpu",
-                                   output_type=types.RGB)
-        images = fn.resize(images, resize_shorter=256, antialias=True)
-        return fn.crop_mirror_normalize(images, crop=(224, 224), mean=MEAN, std=STD,
-                                        dtype=types.FLOAT, output_layout="CHW")
-
-    return classify()
-
-
-def _serialized_from_repository(name: str) -> tuple[bytes, str] | None:
-    """Serialized bytes of ``pipelines/<name>`` (model.dali, or dali.py autoserialized)."""
-    model_dir = REPO / name
-    if not model_dir.is_dir():
-        return None
-    versions = sorted((d for d in model_dir.iterdir() if d.is_dir() and d.name.isdigit()),
-                      key=lambda d: int(d.name))
-    for v in reversed(versions):
-        if (v / "model.dali").exists():
-            return (v / "model.dali").read_bytes(), str(v / "model.dali")
-        if (v / "dali.py").exists():
-            from nvidia.dali._utils.autoserialize import invoke_autoserialize
-
-            spec = importlib.util.spec_from_file_location(f"_bench_{name}", v / "dali.py")
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            with tempfile.TemporaryDirectory() as tmp:
-                out = Path(tmp) / "model.dali"
-                invoke_autoserialize(module, str(out))
-                return out.read_bytes(), str(v / "dali.py")
-    return None
 
 
 class Runner:
-    """One pipeline fed from memory, one batch at a time."""
+    """The worker's own loader and runner (worker.repository, worker.pipeline) on one model."""
 
     def __init__(self, name: str, batch_size: int, device: str = "cpu", num_threads: int | None = None):
-        from nvidia.dali import Pipeline
+        from worker.pipeline.runner import PipelineRunner
+        from worker.repository.load import load_model
 
-        from worker.repository.serialized import read_serialized
+        self.threads = num_threads or len(os.sched_getaffinity(0))
+        model = load_model(REPO, name, device="cpu" if device == "cpu" else 0,
+                           num_threads=self.threads, max_batch_size=batch_size)
+        if len(model.input_names) != 1:
+            raise SystemExit(f"model {name!r}: the benchmark feeds one encoded input, this one takes "
+                             f"{model.input_names}")
+        self.input_name = model.input_names[0]
+        self.source = os.path.relpath(model.source, REPO.parent)
+        self.runner = PipelineRunner(model)
 
-        threads = num_threads or len(os.sched_getaffinity(0))
-        device_id = 0 if device == "gpu" else None
-        # the repository's dali.py files read DALI_DEVICE to pick mixed (GPU) or CPU decoding
-        os.environ["DALI_DEVICE"] = device
-        found = _serialized_from_repository(name)
-        if found is None:
-            self.source = f"built-in {name} (bench/dali_alone.py)"
-            data = builtin_classify(device).serialize()
-        else:
-            data, source = found
-            self.source = os.path.relpath(source, REPO.parent)
-        info = read_serialized(data, self.source)
-        if len(info.inputs) != 1:
-            raise SystemExit(f"{self.source}: the benchmark feeds one encoded input, this pipeline has "
-                             f"{[i.name for i in info.inputs]}")
-        self.input_name = info.inputs[0].name
-        # prefetch_queue_depth=1: batches smaller than batch_size run (FIELD-NOTES)
-        self.pipe = Pipeline.deserialize(serialized_pipeline=data, batch_size=batch_size,
-                                         num_threads=threads, device_id=device_id,
-                                         prefetch_queue_depth=1)
-        self.pipe.build()
-        self.threads = threads
-
-    def run(self, batch: list[bytes]) -> list[np.ndarray]:
-        self.pipe.feed_input(self.input_name, [np.frombuffer(b, dtype=np.uint8) for b in batch])
-        outs = self.pipe.run()
-        host = []
-        for out in outs:
-            if hasattr(out, "as_cpu"):
-                out = out.as_cpu()
-            host.extend(np.asarray(out[i]) for i in range(len(out)))
-        return host
+    def run(self, batch: list[bytes]) -> list:
+        results = self.runner.run([{self.input_name: b} for b in batch])
+        bad = [r.error for r in results if not r.ok]
+        if bad:
+            raise SystemExit(f"{len(bad)} samples failed, first: {bad[0]}")
+        return results
 
 
 def bench_batch_size(data: list[bytes], name: str, batch_size: int, images: int, device: str) -> dict:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -32,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench import common, corpus, kafka_io
+from worker.devkafka import _die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,8 +97,9 @@ def start_consumers(case: Case, bootstrap: str, inputs: list[str], output: str, 
                 + (["--reduce"] if case.pipeline.endswith("_reduce") else [])] * case.procs
     else:
         raise ValueError(f"unknown case kind {case.kind!r}: use worker or pil")
+    # the consumers get SIGKILL if this process dies: no orphan keeps a group or the CPU busy
     procs = [subprocess.Popen(c, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                              stderr=subprocess.STDOUT) for c in cmds]
+                              stderr=subprocess.STDOUT, preexec_fn=_die_with_parent) for c in cmds]
     log.close()
     return procs
 
@@ -180,8 +183,8 @@ async def run_case(bootstrap: str, data: list[bytes], case: Case, bulk: int = 60
             result["latency"] = kafka_io.latency(collector.rows, t_paced)
             result["latency_backlog"] = kafka_io.latency(collector.rows, t_in)
         finally:
-            sampler.stop()
             stop_consumers(procs)
+            sampler.stop()
             await collector.stop()
         result["peak_rss_mb"] = round(sampler.peak_mb, 1)
         result["exit_codes"] = [p.returncode for p in procs]
@@ -211,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--paced", type=int, default=150)
     ap.add_argument("--corpus", default="bench/corpus")
     args = ap.parse_args(argv)
+    # a topic just created has no leader for a moment; aiokafka retries and logs each retry
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
     data = corpus.load(args.corpus)
     case = Case(args.kind, args.procs, args.batch_size, args.pipeline, args.device, args.partitions)
     bootstrap, broker = common.bootstrap_or_broker()

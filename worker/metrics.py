@@ -114,7 +114,7 @@ def _create() -> SimpleNamespace:
                              "published", ["pipeline"], buckets=END_TO_END_BUCKETS),
         in_flight=Gauge(f"{p}_in_flight_batches", "Batches submitted and not finished",
                         multiprocess_mode="livesum"),
-        paused=Gauge(f"{p}_paused_partitions", "Partitions paused for backpressure", ["topic"],
+        paused=Gauge(f"{p}_paused_partitions", "Partitions paused for backpressure",
                      multiprocess_mode="livesum"),
         assigned=Gauge(f"{p}_assigned_partitions", "Partitions assigned to this worker", ["topic"],
                        multiprocess_mode="livesum"),
@@ -175,8 +175,8 @@ def in_flight() -> Iterator[None]:
         g.dec()
 
 
-def set_paused(topic: str, n: int) -> None:
-    _metrics().paused.labels(topic).set(n)
+def set_paused(n: int) -> None:
+    _metrics().paused.set(n)
 
 
 def set_assigned(partitions: Iterable) -> None:
@@ -225,6 +225,32 @@ async def update_lag(consumer, positions: dict | None = None) -> dict:
         set_lag(tp.topic, tp.partition, lag)
         lags[tp] = lag
     return lags
+
+
+class StreamMetrics:
+    """The object the stream loop holds (``StreamWorker(cfg, lanes, metrics=StreamMetrics())``):
+    the calls ``worker/stream/worker.py`` makes, on the module's metrics. ``pipeline`` and
+    ``topic`` are optional so that the loop can pass them when it has them."""
+
+    message_in = staticmethod(message_in)
+    dead_letter = staticmethod(dead_letter)
+    observe_batch = staticmethod(observe_batch)
+    set_lag = staticmethod(set_lag)
+    update_lag = staticmethod(update_lag)
+    set_assigned = staticmethod(set_assigned)
+
+    @staticmethod
+    def results_out(n: int = 1, topic: str = "") -> None:
+        message_out(topic, n)
+
+    @staticmethod
+    def observe_end_to_end(seconds: float, pipeline: str = "") -> None:
+        observe_end_to_end(pipeline, seconds)
+
+    @staticmethod
+    def set_inflight(batches: int, paused_partitions: int) -> None:
+        set_in_flight(batches)
+        set_paused(paused_partitions)
 
 
 # ---- reading (the HTTP server) -----------------------------------------------------------

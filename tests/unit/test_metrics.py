@@ -69,8 +69,8 @@ def test_gauges():
     assert value("dali_worker_assigned_partitions", topic="u-a") == 2
     metrics.set_assigned([TP("u-a", 1)])  # u-b revoked: back to 0, not left at 1
     assert value("dali_worker_assigned_partitions", topic="u-b") == 0
-    metrics.set_paused("u-a", 1)
-    assert value("dali_worker_paused_partitions", topic="u-a") == 1
+    metrics.set_paused(1)
+    assert value("dali_worker_paused_partitions") == 1
     metrics.set_lag("u-a", 3, 42)
     assert value("dali_worker_consumer_lag", topic="u-a", partition="3") == 42
 
@@ -147,3 +147,16 @@ def test_prepare_multiprocess_dir_empties_and_exports(tmp_path, monkeypatch):
     got = metrics.prepare_multiprocess_dir(d)
     assert got == d and list(d.iterdir()) == []
     assert os.environ[metrics.ENV_DIR] == str(d)
+
+
+def test_stream_metrics_has_the_calls_the_loop_makes():
+    m = metrics.StreamMetrics()
+    n = value("dali_worker_messages_out_total", topic="u-res")
+    m.results_out(3, topic="u-res")
+    assert value("dali_worker_messages_out_total", topic="u-res") == n + 3
+    m.set_inflight(2, 5)
+    assert value("dali_worker_in_flight_batches") == 2 and value("dali_worker_paused_partitions") == 5
+    m.set_inflight(0, 0)
+    c = value("dali_worker_end_to_end_seconds_count", pipeline="u-sm")
+    m.observe_end_to_end(0.3, pipeline="u-sm")
+    assert value("dali_worker_end_to_end_seconds_count", pipeline="u-sm") == c + 1
