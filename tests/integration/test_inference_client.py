@@ -173,3 +173,40 @@ def test_server_down_past_budget_gives_model_unavailable(restartable_classifier_
     outcomes = asyncio.run(scenario())
     assert all(not o.ok and o.reason == "model_unavailable" for o in outcomes)
     assert "retry budget" in outcomes[0].error and server.http_url in outcomes[0].error
+
+
+def test_forward_replaces_pipeline_outcomes_in_order(classifier_server):
+    """The worker's call: failed pipeline outcomes pass through, ok ones get the model's answer."""
+    from dataclasses import dataclass, field
+
+    @dataclass
+    class Outcome:  # the shape of worker.stream.outcomes.Outcome
+        ok: bool
+        outputs: dict = field(default_factory=dict)
+        labels: dict | None = None
+        reason: str | None = None
+        error: str | None = None
+
+    samples = images(4)
+    samples[2]["image"][0, 0, 0] = mean_classifier.REJECT_MARKER
+    outcomes = [Outcome(True, s) for s in samples]
+    outcomes.insert(1, Outcome(False, reason="decode_error", error="bad jpeg"))
+    r = route(classifier_server, "grpc", outputs=["logits"], top_k=2)
+
+    async def go():
+        client = ModelClient(r)
+        await client.start(SPEC)
+        try:
+            return await client.forward(outcomes), client.model_info
+        finally:
+            await client.close()
+
+    got, info = asyncio.run(go())
+    assert info == {"name": "mean-classifier", "version": None}
+    assert [(o.ok, o.reason) for o in got] == [(True, None), (False, "decode_error"),
+                                               (True, None), (False, "model_error"),
+                                               (True, None)]
+    assert set(got[0].outputs) == {"logits"} and len(got[0].labels["logits"]) == 2
+    want = mean_classifier.logits(samples[3]["image"][None])[0]
+    np.testing.assert_allclose(got[4].outputs["logits"], want, rtol=1e-6)
+    assert got[4].labels["logits"][0]["index"] == int(np.argmax(want))

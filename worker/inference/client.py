@@ -178,6 +178,28 @@ class ModelClient:
                 outcomes[i] = InferOutcome(False, reason=MODEL_ERROR,
                                            error=f"{route.model_ref}: bad response: {exc}")
 
+    @property
+    def model_info(self) -> dict:
+        """{"name", "version"} for result records."""
+        return {"name": self.route.name, "version": self.route.version or None}
+
+    async def forward(self, outcomes: list) -> list:
+        """The worker's step: pipeline outcomes (objects with ``ok``, ``outputs``, ``labels``,
+        ``reason``, ``error``; dataclasses) in, the same kind out, in the same order. Failed
+        outcomes pass through; ok ones are replaced by the model's answer: its outputs, labels
+        as ``{classify_output: top_k}``, or reason/error for a dead letter."""
+        idx = [i for i, o in enumerate(outcomes) if o.ok]
+        answers = await self.infer([outcomes[i].outputs for i in idx]) if idx else []
+        out = list(outcomes)
+        for i, a in zip(idx, answers):
+            if a.ok:
+                labels = {self.plan.classify_output: a.labels} if a.labels is not None else None
+                out[i] = replace(outcomes[i], outputs=a.outputs, labels=labels)
+            else:
+                out[i] = replace(outcomes[i], ok=False, outputs={}, labels=None,
+                                 reason=a.reason, error=a.error)
+        return out
+
     def _top_k(self, out: dict[str, np.ndarray]) -> list[dict] | None:
         name = self.plan.classify_output
         if not name:
