@@ -145,6 +145,16 @@ CLASSIFIER = ModelSpec(
              {"name": "request_size", "datatype": "INT32", "shape": [-1, 1]}],
 )
 
+# Protocol-level stand-in for a model in Triton's DALI backend (UINT8 [-1] encoded inputs).
+ENCODED = ModelSpec(
+    name="encoded-stats",
+    implementation="encoded_runtime.EncodedStats",
+    inputs=[{"name": "encoded", "datatype": "UINT8", "shape": [-1, -1]}],
+    outputs=[{"name": "length", "datatype": "INT64", "shape": [-1, 1]},
+             {"name": "checksum", "datatype": "UINT64", "shape": [-1, 1]},
+             {"name": "request_size", "datatype": "INT32", "shape": [-1, 1]}],
+)
+
 
 class MLServerProcess:
     """``mlserver start`` on free loopback ports; stop and start again keep the same ports."""
@@ -281,9 +291,10 @@ def running_server(venv: Path, models: list[ModelSpec], **kwargs):
 
 @pytest.fixture(scope="module")
 def classifier_server(mlserver_venv):
-    """MLServer with the mean classifier, shared by a test module. Do not stop it in a test:
-    use ``restartable_classifier_server`` for that."""
-    with running_server(mlserver_venv, [CLASSIFIER]) as server:
+    """MLServer with the mean classifier (and the encoded-input stand-in for a DALI-backend
+    model), shared by a test module. Do not stop it in a test: use
+    ``restartable_classifier_server`` for that."""
+    with running_server(mlserver_venv, [CLASSIFIER, ENCODED]) as server:
         yield server
 
 

@@ -210,3 +210,50 @@ def test_forward_replaces_pipeline_outcomes_in_order(classifier_server):
     want = mean_classifier.logits(samples[3]["image"][None])[0]
     np.testing.assert_allclose(got[4].outputs["logits"], want, rtol=1e-6)
     assert got[4].labels["logits"][0]["index"] == int(np.argmax(want))
+
+
+@pytest.mark.parametrize("ragged, requests", [("pad", 1), ("per_sample", 3)])
+def test_dali_backend_mode_sends_zero_padded_encoded_bytes(classifier_server, ragged, requests):
+    from worker.inference.dali_backend import DaliBackendClient
+
+    sys.path.insert(0, str(SERVERS_DIR))
+    import encoded_stats
+
+    rng = np.random.default_rng(3)
+    payloads = [bytes(rng.integers(1, 256, n, dtype=np.uint8)) for n in (10, 37, 10, 5)]
+    r = ModelRoute.from_dict({"url": classifier_server.grpc_url, "name": "encoded-stats",
+                              "mode": "dali_backend", "ragged": ragged,
+                              "outputs": ["length", "checksum", "request_size"]})
+
+    async def go():
+        client = DaliBackendClient(r)
+        await client.start(["jpeg"])  # the only encoded field feeds the only model input
+        try:
+            return await client.infer([{"jpeg": p} for p in payloads]), client.client.stats
+        finally:
+            await client.close()
+
+    outcomes, stats = asyncio.run(go())
+    assert stats["requests"] == requests
+    for p, o in zip(payloads, outcomes):
+        assert o.ok, o.error
+        want = encoded_stats.stats(np.frombuffer(p, np.uint8)[None])
+        assert o.outputs["length"][0] == len(p)  # the zero padding is invisible to the model
+        assert o.outputs["checksum"][0] == want["checksum"][0, 0]
+
+
+def test_dali_backend_mode_rejects_non_uint8_model(classifier_server):
+    from worker.inference.dali_backend import DaliBackendClient
+
+    r = ModelRoute.from_dict({"url": classifier_server.grpc_url, "name": "mean-classifier",
+                              "mode": "dali_backend"})
+
+    async def go():
+        client = DaliBackendClient(r)
+        try:
+            await client.start(["encoded"])
+        finally:
+            await client.close()
+
+    with pytest.raises(ModelFitError, match="UINT8 inputs with dims"):
+        asyncio.run(go())

@@ -253,3 +253,10 @@ def test_retry_until_budget_then_unavailable():
 
 def test_zero_budget_means_forever():
     assert RetryBudget(0).remaining() == float("inf") and not RetryBudget(0).exhausted()
+
+
+def test_dali_backend_mode_pads_with_zeros_by_default():
+    r = ModelRoute.from_dict({"url": "h:1", "name": "m", "mode": "dali_backend"})
+    assert r.ragged == "pad" and r.pad_value == 0
+    with pytest.raises(InferenceConfigError, match="zeros"):
+        ModelRoute.from_dict({"url": "h:1", "name": "m", "mode": "dali_backend", "pad_value": 1})

@@ -77,7 +77,10 @@ class ModelRoute:
                                   "name": d["name"].strip()}
         values["version"] = _str(d, "version", "", where)
         values["mode"] = _choice(d, "mode", "tensors", MODES, where)
-        values["ragged"] = _choice(d, "ragged", "per_sample", RAGGED, where)
+        # Triton's DALI backend documents zero-padded encoded inputs; tensors default to one
+        # request per distinct shape, which changes no result
+        default_ragged = "pad" if values["mode"] == "dali_backend" else "per_sample"
+        values["ragged"] = _choice(d, "ragged", default_ragged, RAGGED, where)
         inputs = d.get("inputs", {})
         if not isinstance(inputs, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) and v for k, v in inputs.items()):
@@ -99,7 +102,13 @@ class ModelRoute:
                 "(one label per line; line i names class i)")
         if (values["labels_file"] or values["classify_output"]) and not values["top_k"]:
             raise InferenceConfigError(f"{where}: labels_file/classify_output need top_k >= 1")
-        values["pad_value"] = _float(d, "pad_value", 0.0, where)
+        pad = d.get("pad_value", 0.0)
+        if isinstance(pad, bool) or not isinstance(pad, (int, float)) or not math.isfinite(pad):
+            raise InferenceConfigError(f"{where}.pad_value: expected a finite number, got {pad!r}")
+        if values["mode"] == "dali_backend" and pad != 0:
+            raise InferenceConfigError(f"{where}.pad_value: encoded inputs to a DALI model are "
+                                       "padded with zeros (its decoders skip trailing zeros)")
+        values["pad_value"] = float(pad)
         mbs = d.get("max_batch_size")
         values["max_batch_size"] = None if mbs is None else _int(d, "max_batch_size", 0, where,
                                                                  minimum=1)
