@@ -1,0 +1,93 @@
+"""Consume input topics, run DALI pipelines on micro-batches, publish results and dead letters.
+
+Each input record ends as exactly one outcome: a result on the route's output topic (or the
+envelope's reply_to), or a dead letter (with the reason) on the dead-letter topic. Offsets are
+committed only after the outcome is acknowledged by the broker (at-least-once), or in the same
+transaction as the outcomes (--delivery exactly-once; read outputs with read_committed).
+
+One route from flags:
+  dali-worker run --input images --pipeline classify --output tensors
+Several routes, and every other setting, from a TOML file (--config, or $DSW_CONFIG); flags
+override the file, the environment (DSW_<OPTION>, e.g. DSW_PROCS=4) overrides defaults.
+
+Processes: --procs N starts N worker processes in one consumer group (per GPU with --device
+gpu: every visible GPU gets N, each process pinned with CUDA_VISIBLE_DEVICES). A group uses at
+most as many consumers as the topics have partitions. SIGTERM drains: stop fetching, finish
+in-flight batches, publish, commit, exit 0.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("route (one route from flags; [[routes]] in --config for several)")
+    g.add_argument("--input", metavar="TOPIC[,TOPIC]", help="input topic(s) to consume")
+    g.add_argument("--pipeline", help="pipeline for messages that name none (raw messages)")
+    g.add_argument("--output", metavar="TOPIC", help="topic for results (default dali.results)")
+    g.add_argument("--format", choices=["auto", "raw", "envelope"],
+                   help="input values: a msgpack envelope, the media file itself (raw), or auto-detect (default)")
+    g.add_argument("--max-batch-size", type=int, help="flush a micro-batch at this size (default: the pipeline's)")
+    g.add_argument("--max-delay-ms", type=float,
+                   help="flush a micro-batch when its oldest message has waited this long (default 20)")
+    g.add_argument("--feed", choices=["ragged", "padded"],
+                   help="ragged: a list of variable-length samples (default); padded: one zero-padded array")
+    g.add_argument("--output-dtype", metavar="DTYPE",
+                   help="cast outputs for the wire (float16, uint8, ...); a float32 224x224x3 tensor is 600 KB")
+
+    k = p.add_argument_group("Kafka")
+    k.add_argument("--bootstrap-servers", help="default $KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092")
+    k.add_argument("--group-id", help="consumer group shared by all workers (default dali-workers)")
+    k.add_argument("--dead-letter-topic", help="dead letters of every route (default dali.dead-letters)")
+    k.add_argument("--delivery", choices=["at-least-once", "exactly-once"], help="default at-least-once")
+    k.add_argument("--max-message-bytes", type=int,
+                   help="larger input values are dead-lettered as oversized (default 16 MiB); keep the "
+                        "broker's message.max.bytes and the fetch sizes at least this large")
+    k.add_argument("--max-request-bytes", type=int, help="producer max_request_size (default 16 MiB)")
+    k.add_argument("--max-partition-fetch-bytes", type=int, help="consumer per-partition fetch limit (default 16 MiB)")
+    k.add_argument("--fetch-max-bytes", type=int, help="consumer fetch limit per request (default 64 MiB)")
+    k.add_argument("--auto-offset-reset", choices=["earliest", "latest"], help="where a new group starts (default earliest)")
+    k.add_argument("--commit-interval-ms", type=int, help="how often finished offsets are committed (default 1000)")
+    k.add_argument("--compression", choices=["gzip", "snappy", "lz4", "zstd"], help="producer compression")
+
+    w = p.add_argument_group("worker")
+    w.add_argument("--config", help="TOML file with settings and [[routes]] (default $DSW_CONFIG)")
+    w.add_argument("--repository", help="model repository, Triton DALI-backend layout (default ./pipelines)")
+    w.add_argument("--device", help="cpu (default), gpu (every visible GPU), or a GPU id")
+    w.add_argument("--procs", type=int, help="worker processes (per GPU with --device gpu; default 1)")
+    w.add_argument("--num-threads", type=int, help="DALI threads per process (default: cores / processes)")
+    w.add_argument("--max-inflight-batches", type=int,
+                   help="batches in flight per process before fetching pauses (default 4)")
+    w.add_argument("--metrics-port", type=int, help="serve /metrics, /healthz, /readyz on this port (default: off)")
+    w.add_argument("--worker-id", help="name in results and logs (default host-pid)")
+    w.add_argument("--drain-timeout-s", type=float, help="SIGTERM: wait this long for in-flight work (default 30)")
+    w.add_argument("--slot", type=int, help=argparse.SUPPRESS)  # set by the supervisor for its children
+
+
+def overrides_from(args) -> dict:
+    skip = {"command", "verbose", "config", "func"}
+    return {k: v for k, v in vars(args).items() if k not in skip and v is not None}
+
+
+def main(args) -> int:
+    from worker.config import ConfigError, load_config
+    from worker.runtime import run_worker
+
+    try:
+        cfg = load_config(args.config, overrides=overrides_from(args))
+    except ConfigError as exc:
+        print(f"dali-worker run: configuration error: {exc}")
+        return 2
+    return run_worker(cfg, argv=_child_argv(args))
+
+
+def _child_argv(args) -> list[str]:
+    """The flags to give each child process (the same ones, minus --procs and --metrics-port)."""
+    out = []
+    for k, v in overrides_from(args).items():
+        if k in ("procs", "metrics_port", "slot"):
+            continue
+        out += [f"--{k.replace('_', '-')}", str(v)]
+    if args.config:
+        out += ["--config", args.config]
+    return out

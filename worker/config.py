@@ -1,0 +1,224 @@
+"""Worker configuration: defaults < TOML file < environment (DSW_*) < command-line flags.
+
+A file holds any number of routes (input topics -> pipeline -> output topic); the flags
+``--input/--pipeline/--output`` describe one route for the common case. Every size limit lives
+here, together, because Kafka's ~1 MB defaults for messages, requests and fetches must be raised
+*together*: a producer allowed 16 MiB against a broker capped at 1 MB fails late, and a consumer
+whose fetch limit is below a message's size used to stall on it (Seldon Core v2 #4668).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+MiB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or wrong; the message names the field and the fix."""
+
+
+@dataclass
+class Route:
+    """Input topics -> a pipeline (an envelope may name another) -> an output topic."""
+
+    inputs: list[str]
+    pipeline: str | None = None
+    output: str = "dali.results"
+    dead_letter: str | None = None  # None: the worker's dead_letter_topic
+    format: str = "auto"  # auto | raw | envelope
+    max_batch_size: int = 0  # 0: the pipeline's max_batch_size
+    max_delay_ms: float = 20.0
+    feed: str = "ragged"  # ragged | padded
+    output_dtype: str | None = None  # cast outputs for the wire: float16, uint8, ... (None: as-is)
+    allow_reply_to: bool = True
+    model: dict | None = None  # forward to a KServe-V2/Triton model (worker/inference)
+
+    def check(self, where: str) -> None:
+        if not self.inputs:
+            raise ConfigError(f"{where}: 'input' is empty; name at least one topic to consume")
+        if self.format not in ("auto", "raw", "envelope"):
+            raise ConfigError(f"{where}: format={self.format!r}; use auto, raw or envelope")
+        if self.feed not in ("ragged", "padded"):
+            raise ConfigError(f"{where}: feed={self.feed!r}; use ragged or padded")
+        if self.max_batch_size < 0 or self.max_delay_ms < 0:
+            raise ConfigError(f"{where}: max_batch_size and max_delay_ms must be >= 0")
+        if self.format == "raw" and not self.pipeline:
+            raise ConfigError(f"{where}: raw messages name no pipeline; set 'pipeline' for this route")
+
+
+@dataclass
+class WorkerConfig:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    group_id: str = "dali-workers"
+    repository: str = "pipelines"
+    routes: list[Route] = field(default_factory=list)
+    dead_letter_topic: str = "dali.dead-letters"
+    delivery: str = "at-least-once"  # at-least-once | exactly-once
+    device: str = "cpu"  # cpu | gpu | a GPU id
+    procs: int = 1  # worker processes (per GPU when device is gpu)
+    num_threads: int = 0  # DALI threads per process; 0: cores / processes
+    max_inflight_batches: int = 4  # per process; when full, fetching pauses (backpressure)
+    max_message_bytes: int = 16 * MiB  # input values above this are dead-lettered (oversized)
+    max_request_bytes: int = 16 * MiB  # producer max_request_size
+    fetch_max_bytes: int = 64 * MiB  # consumer fetch_max_bytes
+    max_partition_fetch_bytes: int = 16 * MiB
+    auto_offset_reset: str = "earliest"
+    commit_interval_ms: int = 1000
+    session_timeout_ms: int = 30000
+    max_poll_interval_ms: int = 300000
+    transactional_id_prefix: str = ""  # default: "<group_id>-<slot>"
+    compression: str | None = None  # producer compression_type: gzip, lz4, zstd, snappy
+    worker_id: str = ""
+    slot: int = 0  # this process's index among the procs (stable: it names the transactional id)
+    metrics_port: int = 0  # 0: no HTTP endpoint
+    drain_timeout_s: float = 30.0
+
+    def check(self) -> "WorkerConfig":
+        if self.delivery not in ("at-least-once", "exactly-once"):
+            raise ConfigError(f"delivery={self.delivery!r}; use at-least-once or exactly-once")
+        if not self.routes:
+            raise ConfigError("no route: give --input TOPIC --pipeline NAME (or [[routes]] in --config)")
+        for i, r in enumerate(self.routes):
+            r.check(f"routes[{i}] (input {', '.join(r.inputs) or '?'})")
+        seen: dict[str, int] = {}
+        for i, r in enumerate(self.routes):
+            for t in r.inputs:
+                if t in seen:
+                    raise ConfigError(f"topic {t!r} is the input of routes[{seen[t]}] and routes[{i}]; "
+                                      "a topic feeds one route (an envelope can still name its pipeline)")
+                seen[t] = i
+        if self.procs < 1:
+            raise ConfigError("procs must be >= 1")
+        if self.max_inflight_batches < 1:
+            raise ConfigError("max_inflight_batches must be >= 1")
+        if self.max_partition_fetch_bytes < self.max_message_bytes:
+            raise ConfigError(
+                f"max_partition_fetch_bytes ({self.max_partition_fetch_bytes}) is below max_message_bytes "
+                f"({self.max_message_bytes}): raise it, or large messages are fetched one request at a time")
+        if self.device not in ("cpu", "gpu") and not str(self.device).isdigit():
+            raise ConfigError(f"device={self.device!r}; use cpu, gpu, or a GPU id such as 0")
+        if not self.worker_id:
+            self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        return self
+
+    @property
+    def transactional_id(self) -> str:
+        return f"{self.transactional_id_prefix or self.group_id}-{self.slot}"
+
+    def route_for_topic(self, topic: str) -> Route:
+        for r in self.routes:
+            if topic in r.inputs:
+                return r
+        raise KeyError(topic)
+
+    @property
+    def input_topics(self) -> list[str]:
+        return [t for r in self.routes for t in r.inputs]
+
+    def dead_letter_for(self, route: Route) -> str:
+        return route.dead_letter or self.dead_letter_topic
+
+
+_TOP = {f.name: f for f in fields(WorkerConfig)}
+_ROUTE = {f.name: f for f in fields(Route)}
+
+
+def _coerce(name: str, value: Any, default: Any, where: str) -> Any:
+    if isinstance(default, bool):
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{where}{name}={value!r} is not a boolean")
+        return bool(value)
+    if isinstance(default, int) and not isinstance(default, bool):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}{name}={value!r} is not an integer") from None
+    if isinstance(default, float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}{name}={value!r} is not a number") from None
+    return value
+
+
+def _route_from(d: dict, where: str) -> Route:
+    d = dict(d)
+    unknown = set(d) - set(_ROUTE) - {"input"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(_ROUTE)}")
+    inputs = d.pop("input", None) or d.pop("inputs", None)
+    if isinstance(inputs, str):
+        inputs = [t.strip() for t in inputs.split(",") if t.strip()]
+    r = Route(inputs=list(inputs or []))
+    for k, v in d.items():
+        setattr(r, k, _coerce(k, v, getattr(r, k), f"{where}."))
+    return r
+
+
+def load_config(path: str | Path | None = None, env: dict[str, str] | None = None,
+                overrides: dict[str, Any] | None = None) -> WorkerConfig:
+    """Build the configuration. ``overrides`` are the flags given on the command line (None
+    values are ignored); the route keys among them (input, pipeline, output, ...) make or
+    amend a single route."""
+    env = os.environ if env is None else env
+    cfg = WorkerConfig()
+    data: dict = {}
+    path = path or env.get("DSW_CONFIG")
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+    where = f"{path}: " if path else ""
+    for k, v in data.items():
+        if k == "routes":
+            continue
+        if k not in _TOP:
+            raise ConfigError(f"{where}unknown key {k!r}; known: {sorted(set(_TOP) - {'routes'})}")
+        setattr(cfg, k, _coerce(k, v, getattr(cfg, k), where))
+    cfg.routes = [_route_from(r, f"{where}routes[{i}]") for i, r in enumerate(data.get("routes", []))]
+
+    # environment: DSW_<FIELD> for top-level fields; KAFKA_BOOTSTRAP_SERVERS as the common name
+    if env.get("KAFKA_BOOTSTRAP_SERVERS"):
+        cfg.bootstrap_servers = env["KAFKA_BOOTSTRAP_SERVERS"]
+    for name in _TOP:
+        key = f"DSW_{name.upper()}"
+        if name != "routes" and key in env and env[key] != "":
+            setattr(cfg, name, _coerce(name, env[key], getattr(cfg, name), f"${key}: "))
+    route_env = {k: env[f"DSW_ROUTE_{k.upper()}"] for k in list(_ROUTE) + ["input"]
+                 if env.get(f"DSW_ROUTE_{k.upper()}")}
+
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    route_over = {**route_env, **{k: overrides.pop(k) for k in list(overrides)
+                                  if k in _ROUTE or k == "input"}}
+    for k, v in overrides.items():
+        if k not in _TOP:
+            raise ConfigError(f"unknown option {k}")
+        setattr(cfg, k, _coerce(k, v, getattr(cfg, k), "--"))
+    if route_over:
+        if "input" in route_over or not cfg.routes:
+            cfg.routes = [_route_from(route_over, "command line")]
+        elif len(cfg.routes) == 1:
+            merged = {f: getattr(cfg.routes[0], f) for f in _ROUTE if f != "inputs"}
+            merged.update(route_over, input=route_over.get("input", cfg.routes[0].inputs))
+            cfg.routes = [_route_from(merged, "command line")]
+        else:
+            raise ConfigError("route flags (--pipeline, --output, ...) with a config of several routes: "
+                              "edit the [[routes]] of the file instead")
+    return cfg.check()

@@ -1,0 +1,99 @@
+"""Start a worker: load the pipelines, build one lane per pipeline, serve health and metrics,
+and run the stream loop until SIGTERM; or, for several processes, hand over to the supervisor."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from worker.config import ConfigError, WorkerConfig
+
+log = logging.getLogger("worker")
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids this host lets us use ($CUDA_VISIBLE_DEVICES, else nvidia-smi's list)."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return []
+    out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout
+    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+
+
+def process_count(cfg: WorkerConfig) -> int:
+    if cfg.device == "gpu":
+        return cfg.procs * max(1, len(visible_gpus()))
+    return cfg.procs
+
+
+def run_worker(cfg: WorkerConfig, argv: list[str]) -> int:
+    if cfg.device == "gpu" and not visible_gpus():
+        raise ConfigError("--device gpu but no GPU is visible (CUDA_VISIBLE_DEVICES / nvidia-smi); "
+                          "use --device cpu")
+    if process_count(cfg) > 1:
+        from worker.supervisor import Supervisor
+
+        return Supervisor(cfg, argv).run()
+    if cfg.device == "gpu":
+        cfg.device = "0"
+    return asyncio.run(serve(cfg))
+
+
+def dali_threads(cfg: WorkerConfig) -> int:
+    if cfg.num_threads:
+        return cfg.num_threads
+    procs = int(os.environ.get("DSW_PROCESS_COUNT", "1"))
+    return max(1, (os.cpu_count() or 2) // procs)
+
+
+def build_lanes(cfg: WorkerConfig) -> dict:
+    """Load every pipeline the routes use (all of the repository's for a route with no default
+    pipeline, since its envelopes may name any)."""
+    from worker.pipeline.media import decoder_inputs
+    from worker.pipeline.runner import PipelineRunner
+    from worker.repository.load import list_models, load_model
+    from worker.stream.routing import ServedPipeline
+    from worker.stream.worker import Lane
+
+    repo = Path(cfg.repository)
+    if not repo.is_dir():
+        raise ConfigError(f"model repository {repo} does not exist (set --repository or $DSW_REPOSITORY)")
+    wanted: dict[str, object] = {}
+    for route in cfg.routes:
+        names = [route.pipeline] if route.pipeline else [m for m in list_models(repo)]
+        for name in names:
+            wanted.setdefault(name, route)
+    device = "cpu" if cfg.device == "cpu" else int(cfg.device)
+    lanes = {}
+    for name, route in wanted.items():
+        model = load_model(repo, name, device=device, num_threads=dali_threads(cfg))
+        runner = PipelineRunner(model, feed=route.feed, output_cast=route.output_dtype)
+        specs = {s.name: (s.dtype, s.ndim) for s in model.inputs}
+        served = ServedPipeline(name, specs, model.max_batch_size,
+                                image_inputs=frozenset(decoder_inputs(model.serialized)))
+        lanes[name] = Lane(served=served, run=runner.run,
+                           pool=ThreadPoolExecutor(1, thread_name_prefix=f"dali-{name}"))
+        log.info("loaded pipeline %s version %s on %s: inputs %s, outputs %s, max batch %d, %s feed%s",
+                 name, model.version, device, ", ".join(f"{s.name}:{s.dtype}" for s in model.inputs),
+                 ", ".join(f"{s.name}:{s.dtype}/{s.ndim}d" for s in model.outputs), model.max_batch_size,
+                 route.feed, f", outputs cast to {route.output_dtype}" if route.output_dtype else "")
+    return lanes
+
+
+async def serve(cfg: WorkerConfig) -> int:
+    from worker.stream.worker import StreamWorker
+
+    lanes = build_lanes(cfg)
+    worker = StreamWorker(cfg, lanes)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.request_stop)
+    return await worker.run()

@@ -1,0 +1,225 @@
+"""Delivery: what may be committed, and when. The only module that commits offsets.
+
+Every consumed record ends as exactly one *outcome*: a result, or a dead letter. An input
+offset is finished only when its outcome is durably written (broker acks with ``acks=all``),
+and a position is committed only below the lowest unfinished offset (``offsets.py``). Two modes:
+
+at-least-once
+    Outcomes are produced by an idempotent producer as soon as they exist, in any order; when a
+    record's ack arrives its offset is finished; a periodic commit (and one on revoke and at
+    shutdown) commits what the tracker allows. A crash between ack and commit re-processes some
+    messages (duplicates), never loses one.
+
+exactly-once
+    Outcomes and the consumed positions go to Kafka in the *same transaction*
+    (``send_offsets_to_transaction``). A result may only enter a transaction together with the
+    position that covers its input; a unit whose input lies above an unfinished offset waits in
+    a buffer until the gap closes (``plan_release``), otherwise a crash would leave a committed
+    result whose input is re-consumed and published a second time. Readers of the output use
+    ``isolation_level=read_committed``. The transactional id is stable per worker slot, so a
+    restarted process fences its dead predecessor and aborts its open transaction.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from aiokafka.structs import TopicPartition as KafkaTP
+
+from worker.stream.offsets import OffsetTracker, TopicPartition
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OutRecord:
+    """One outcome to produce: a result or a dead letter for the input at ``source``."""
+
+    topic: str
+    value: bytes
+    key: bytes | None
+    source: TopicPartition
+    offset: int
+    epoch: int
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    kind: str = "result"  # "result" | "dead_letter"
+    reason: str | None = None  # a dead letter's reason code
+    # builds a dead letter (topic, value, key, headers) when the result cannot be produced
+    # (e.g. larger than max_request_size); None for dead letters themselves
+    on_too_large: object = None
+
+
+@dataclass
+class Unit:
+    """Outcomes that became ready together (a batch, or one dead letter)."""
+
+    records: list[OutRecord]
+
+
+class DeliveryError(RuntimeError):
+    """An outcome could not be written: the worker must stop without committing it."""
+
+
+def plan_release(buffered: list[Unit], tracker: OffsetTracker,
+                 committed: dict[TopicPartition, int]) -> tuple[list[Unit], dict[TopicPartition, int]]:
+    """Exactly-once: which buffered units may enter a transaction now, and the positions to commit
+    with them. A unit goes only if every input offset it carries lies below its partition's bound:
+    the lowest offset not yet processed, lowered by every unit that has to stay. Held units lower
+    the bound, which may hold more units: iterate to the fixpoint (units only ever leave the
+    candidate set, so it terminates)."""
+    candidates = list(buffered)
+    held: list[Unit] = []
+    while True:
+        bound: dict[TopicPartition, int] = {}
+        for unit in held:
+            for r in unit.records:
+                if r.offset < bound.get(r.source, 1 << 62):
+                    bound[r.source] = r.offset
+
+        def limit(tp: TopicPartition) -> int:
+            pos = tracker.position(tp)
+            b = bound.get(tp, 1 << 62)
+            return b if pos is None else min(pos, b)
+
+        newly = [u for u in candidates if any(r.offset >= limit(r.source) for r in u.records)]
+        if not newly:
+            break
+        held.extend(newly)
+        candidates = [u for u in candidates if u not in newly]
+    positions = {}
+    for tp in {r.source for u in candidates for r in u.records} | set(committed):
+        pos = limit(tp)
+        if pos < (1 << 62) and pos > committed.get(tp, -1):
+            positions[tp] = pos
+    return candidates, positions
+
+
+class Delivery:
+    """Shared by both modes: producing outcomes and turning an oversized result into a dead letter."""
+
+    exactly_once = False
+
+    def __init__(self, producer, tracker: OffsetTracker) -> None:
+        self.producer = producer
+        self.tracker = tracker
+        self.delivered = 0
+        self.dead_letters = 0
+
+    async def _produce(self, records: list[OutRecord]) -> None:
+        futures = []
+        for r in records:
+            futures.append((r, await self._send(r)))
+        for r, fut in futures:
+            try:
+                await fut
+            except KafkaError as exc:
+                raise DeliveryError(f"could not write the {r.kind} for {r.source[0]}/{r.source[1]}@{r.offset} "
+                                    f"to {r.topic}: {exc!r}; nothing past it is committed") from exc
+            self.delivered += 1
+            if r.kind == "dead_letter":
+                self.dead_letters += 1
+
+    async def _send(self, r: OutRecord):
+        try:
+            return await self.producer.send(r.topic, r.value, key=r.key, headers=r.headers or None)
+        except MessageSizeTooLargeError as exc:
+            if r.on_too_large is None:
+                raise DeliveryError(f"dead letter for {r.source[0]}/{r.source[1]}@{r.offset} is too large "
+                                    f"for the producer ({len(r.value)} bytes): raise max_request_size") from exc
+            topic, value, key, headers = r.on_too_large(str(exc))
+            r.topic, r.value, r.key, r.headers = topic, value, key, headers
+            r.kind, r.reason, r.on_too_large = "dead_letter", "result_too_large", None
+            log.warning("result for %s/%s@%s too large (%s); sent a dead letter instead",
+                        r.source[0], r.source[1], r.offset, exc)
+            return await self._send(r)
+
+    @staticmethod
+    def current(unit: Unit, tracker: OffsetTracker) -> list[OutRecord]:
+        """Outcomes whose input partition is still ours in the same assignment."""
+        return [r for r in unit.records if tracker.is_current(r.source, r.epoch)]
+
+
+class AtLeastOnce(Delivery):
+    def __init__(self, producer, tracker: OffsetTracker, consumer) -> None:
+        super().__init__(producer, tracker)
+        self.consumer = consumer
+
+    async def deliver(self, unit: Unit) -> None:
+        records = self.current(unit, self.tracker)
+        await self._produce(records)
+        for r in records:  # acked: now, and only now, the input is finished
+            self.tracker.finish(r.source, r.offset, r.epoch)
+
+    async def commit(self, tps=None) -> dict:
+        positions = self.tracker.committable(tps)
+        if not positions:
+            return {}
+        try:
+            await self.consumer.commit({KafkaTP(t, p): off for (t, p), off in positions.items()})
+        except KafkaError as exc:
+            # a rebalance in progress: the new owner starts from the last good commit, which
+            # re-processes (at least once), never skips
+            log.warning("commit of %s failed (%r); it will be retried", positions, exc)
+            return {}
+        self.tracker.mark_committed(positions)
+        return positions
+
+    async def on_revoke(self, tps) -> None:
+        await self.commit(tps)
+
+    async def flush(self) -> None:
+        await self.producer.flush()
+        await self.commit()
+
+
+class ExactlyOnce(Delivery):
+    exactly_once = True
+
+    def __init__(self, producer, tracker: OffsetTracker, group_id: str) -> None:
+        super().__init__(producer, tracker)
+        self.group_id = group_id
+        self.buffered: list[Unit] = []
+        self.committed: dict[TopicPartition, int] = {}
+        self._lock = asyncio.Lock()  # one transaction at a time per producer
+
+    async def deliver(self, unit: Unit) -> None:
+        records = self.current(unit, self.tracker)
+        for r in records:  # processed; committed only in the transaction that carries it
+            self.tracker.finish(r.source, r.offset, r.epoch)
+        if records:
+            self.buffered.append(Unit(records))
+        await self.release()
+
+    async def release(self) -> dict:
+        async with self._lock:
+            self.buffered = [Unit(rs) for u in self.buffered if (rs := self.current(u, self.tracker))]
+            units, positions = plan_release(self.buffered, self.tracker, self.committed)
+            if not units and not positions:
+                return {}
+            async with self.producer.transaction():
+                await self._produce([r for u in units for r in u.records])
+                if positions:
+                    await self.producer.send_offsets_to_transaction(
+                        {KafkaTP(t, p): off for (t, p), off in positions.items()}, self.group_id)
+            released = {id(u) for u in units}
+            self.buffered = [u for u in self.buffered if id(u) not in released]
+            self.committed.update(positions)
+            self.tracker.mark_committed(positions)
+            return positions
+
+    async def commit(self, tps=None) -> dict:
+        return await self.release()
+
+    async def on_revoke(self, tps) -> None:
+        await self.release()
+        for tp in tps:
+            self.committed.pop(tp, None)
+
+    async def flush(self) -> None:
+        await self.release()
+
+    def assigned(self, tp: TopicPartition, committed: int | None) -> None:
+        if committed is not None:
+            self.committed[tp] = committed

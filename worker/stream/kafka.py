@@ -1,0 +1,50 @@
+"""The Kafka clients the worker uses, with every setting that matters for delivery in one place."""
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.consumer.subscription_state import ConsumerRebalanceListener
+
+from worker.config import WorkerConfig
+
+
+def make_consumer(cfg: WorkerConfig, listener: ConsumerRebalanceListener | None = None) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=cfg.bootstrap_servers,
+        group_id=cfg.group_id,
+        client_id=f"dsw-{cfg.worker_id}",
+        # offsets are committed by worker/stream/delivery.py only, after the outcome is acked;
+        # auto-commit would commit what was merely fetched (Seldon Core v2 relies on it)
+        enable_auto_commit=False,
+        auto_offset_reset=cfg.auto_offset_reset,
+        # large media: the consumer's limits must carry the largest accepted message
+        max_partition_fetch_bytes=cfg.max_partition_fetch_bytes,
+        fetch_max_bytes=cfg.fetch_max_bytes,
+        session_timeout_ms=cfg.session_timeout_ms,
+        heartbeat_interval_ms=max(1000, cfg.session_timeout_ms // 10),
+        # DALI runs in a thread and the loop keeps calling getmany() even while partitions are
+        # paused, so this only trips when the loop itself is stuck (aiokafka #848)
+        max_poll_interval_ms=cfg.max_poll_interval_ms,
+        # inputs written by transactional producers: never read aborted data; in exactly-once
+        # mode this is also what makes a re-read of our own outputs consistent
+        isolation_level="read_committed" if cfg.delivery == "exactly-once" else "read_uncommitted",
+    )
+    consumer.subscribe(topics=cfg.input_topics, listener=listener)
+    return consumer
+
+
+def make_producer(cfg: WorkerConfig) -> AIOKafkaProducer:
+    common = dict(
+        bootstrap_servers=cfg.bootstrap_servers,
+        client_id=f"dsw-{cfg.worker_id}",
+        max_request_size=cfg.max_request_bytes,
+        compression_type=cfg.compression,
+        linger_ms=5,  # results of one batch leave in few requests
+        request_timeout_ms=40000,
+    )
+    if cfg.delivery == "exactly-once":
+        # a stable id per worker slot: a restarted process fences its dead predecessor and
+        # aborts the transaction it left open
+        return AIOKafkaProducer(transactional_id=cfg.transactional_id, **common)
+    # acks=all + idempotence: an acked outcome survives a broker failover and retries do not
+    # duplicate it; only then may its input offset be committed
+    return AIOKafkaProducer(acks="all", enable_idempotence=True, **common)

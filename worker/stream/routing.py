@@ -1,0 +1,87 @@
+"""Routing: one consumed record -> a pending sample for one pipeline, or a MessageError.
+
+The route of a record is chosen by its topic (configuration); an envelope may name another
+pipeline that the worker serves. Everything here runs on the event loop once per record, so it
+decodes and checks and does nothing more (no copies: inputs are views of the record value).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from worker.config import Route, WorkerConfig
+from worker.pipeline.media import describe_head, image_format
+from worker.stream.errors import MessageError
+from worker.stream.messages import check_inputs, decode_input
+from worker.stream.offsets import TopicPartition
+
+
+@dataclass(slots=True)
+class Pending:
+    """A record admitted into a micro-batch, with what its outcome needs."""
+
+    tp: TopicPartition
+    offset: int
+    epoch: int
+    key: bytes | None
+    value: bytes  # the original value, for a dead letter
+    timestamp_ms: int
+    id: str
+    pipeline: str
+    route: Route
+    inputs: dict[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
+    reply_to: str | None = None
+    received: float = 0.0  # time.time() when consumed
+
+
+@dataclass
+class ServedPipeline:
+    """What routing needs to know of a loaded pipeline."""
+
+    name: str
+    input_specs: dict[str, tuple[np.dtype, int | None]]
+    max_batch_size: int
+    image_inputs: frozenset[str] = frozenset()  # inputs that feed an image decoder
+
+
+class Router:
+    def __init__(self, cfg: WorkerConfig, pipelines: dict[str, ServedPipeline]) -> None:
+        self.cfg = cfg
+        self.pipelines = pipelines
+
+    def admit(self, record, epoch: int) -> Pending:
+        """Decode and check one aiokafka ConsumerRecord; raises MessageError for a dead letter."""
+        route = self.cfg.route_for_topic(record.topic)
+        msg = decode_input(record.value, key=record.key, topic=record.topic,
+                           partition=record.partition, offset=record.offset,
+                           mode=route.format, max_bytes=self.cfg.max_message_bytes)
+        name = msg.pipeline or route.pipeline
+        if not name:
+            raise MessageError("unknown_pipeline",
+                               f"message {msg.id!r} on {record.topic} names no pipeline and route "
+                               f"for {record.topic} has no default; set 'pipeline' in the envelope "
+                               "or the route", id=msg.id)
+        served = self.pipelines.get(name)
+        if served is None:
+            raise MessageError("unknown_pipeline",
+                               f"message {msg.id!r} asks for pipeline {name!r}, which this worker "
+                               f"does not serve (it serves: {', '.join(sorted(self.pipelines))}); "
+                               "add a route for it or fix the envelope's 'pipeline'",
+                               id=msg.id, pipeline=name)
+        inputs = check_inputs(msg, served.input_specs, pipeline=name)
+        for input_name in served.image_inputs:
+            if image_format(inputs[input_name]) is None:
+                raise MessageError(
+                    "decode_error",
+                    f"message {msg.id!r}: input {input_name!r} of pipeline {name!r} is not an image "
+                    f"file (first bytes {describe_head(inputs[input_name])}); send JPEG, PNG, TIFF, "
+                    "BMP, GIF, WebP, JPEG 2000 or PNM bytes", id=msg.id, pipeline=name)
+        reply_to = msg.reply_to if route.allow_reply_to else None
+        return Pending(tp=(record.topic, record.partition), offset=record.offset, epoch=epoch,
+                       key=record.key, value=record.value, timestamp_ms=record.timestamp,
+                       id=msg.id, pipeline=name, route=route, inputs=inputs, meta=msg.meta or {},
+                       reply_to=reply_to, received=time.time())

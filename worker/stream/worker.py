@@ -1,0 +1,299 @@
+"""The streaming worker of one process: consume -> admit -> micro-batch -> DALI (in a thread)
+-> outcomes -> delivery. Wiring only; each step's logic lives in the module named after it.
+
+Concurrency, all on one asyncio loop:
+- the fetch loop keeps calling ``getmany()`` (heartbeats and ``max.poll.interval.ms`` stay
+  healthy) and flushes micro-batches that are full or due;
+- each batch runs in its pipeline's own thread (a DALI pipeline is not thread-safe; DALI
+  releases the GIL, so fetching, encoding and producing go on meanwhile);
+- when ``max_inflight_batches`` batches are unfinished, every assigned partition is paused
+  (backpressure) and resumed when one finishes: memory stays bounded without stopping polls;
+- the commit loop hands positions to delivery every ``commit_interval_ms``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+from aiokafka.consumer.subscription_state import ConsumerRebalanceListener
+
+from worker.config import WorkerConfig
+from worker.stream.batching import Batch, MicroBatcher
+from worker.stream.delivery import AtLeastOnce, Delivery, DeliveryError, ExactlyOnce, OutRecord, Unit
+from worker.stream.errors import MessageError
+from worker.stream.kafka import make_consumer, make_producer
+from worker.stream.messages import dead_letter_from_error
+from worker.stream.offsets import OffsetTracker
+from worker.stream.outcomes import build_unit, from_pipeline
+from worker.stream.routing import Pending, Router, ServedPipeline
+
+log = logging.getLogger("worker")
+
+
+@dataclass
+class Lane:
+    """A pipeline instance and the single thread that runs it."""
+
+    served: ServedPipeline
+    run: Callable  # list[dict[str, ndarray]] -> list[SampleResult]; called in the thread
+    pool: ThreadPoolExecutor
+    model_client: object = None  # worker.inference client, when the route forwards to a model
+
+
+class StreamWorker:
+    def __init__(self, cfg: WorkerConfig, lanes: dict[str, Lane], metrics=None) -> None:
+        self.cfg = cfg
+        self.lanes = lanes
+        self.metrics = metrics
+        self.tracker = OffsetTracker()
+        self.router = Router(cfg, {k: lane.served for k, lane in lanes.items()})
+        self.batcher: MicroBatcher[Pending] = MicroBatcher(
+            {k: self._batch_limit(lane) for k, lane in lanes.items()},
+            max_delay_s=min(r.max_delay_ms for r in cfg.routes) / 1000.0)
+        self.consumer = None
+        self.producer = None
+        self.delivery: Delivery | None = None
+        self._stop = asyncio.Event()
+        self._tasks: set[asyncio.Task] = set()
+        self._inflight_batches = 0
+        self._paused = False
+        self.fatal: BaseException | None = None
+        self.assigned: set = set()
+        self.started = asyncio.Event()
+        # results are encoded here so that a lane's thread goes straight on to its next batch
+        self._encoder = ThreadPoolExecutor(1, thread_name_prefix="encode")
+
+    def _batch_limit(self, lane: Lane) -> int:
+        limits = [r.max_batch_size for r in self.cfg.routes if r.max_batch_size]
+        size = min(limits) if limits else lane.served.max_batch_size
+        return max(1, min(size, lane.served.max_batch_size))
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> int:
+        """Run until stopped (SIGTERM: drain and commit) or a delivery failure (exit 1, no commit)."""
+        self.producer = make_producer(self.cfg)
+        self.consumer = make_consumer(self.cfg, _Listener(self))
+        await self.producer.start()
+        try:
+            await self.consumer.start()
+            if self.cfg.delivery == "exactly-once":
+                self.delivery = ExactlyOnce(self.producer, self.tracker, self.cfg.group_id)
+            else:
+                self.delivery = AtLeastOnce(self.producer, self.tracker, self.consumer)
+            log.info("worker %s consuming %s in group %s (%s), pipelines %s",
+                     self.cfg.worker_id, ", ".join(self.cfg.input_topics), self.cfg.group_id,
+                     self.cfg.delivery, ", ".join(self.lanes))
+            self.started.set()
+            committer = asyncio.create_task(self._commit_loop())
+            try:
+                await self._fetch_loop()
+            finally:
+                committer.cancel()
+            if self.fatal is None:
+                await self._drain()
+        finally:
+            await self._close()
+        if self.fatal is not None:
+            log.error("worker stopped without committing unfinished work: %s", self.fatal)
+            return 1
+        log.info("worker %s drained and stopped: %d outcomes delivered (%d dead letters)",
+                 self.cfg.worker_id, self.delivery.delivered if self.delivery else 0,
+                 self.delivery.dead_letters if self.delivery else 0)
+        return 0
+
+    async def _drain(self) -> None:
+        """SIGTERM: stop fetching, run what is batched, wait for in-flight work, commit."""
+        for batch in self.batcher.drain():
+            self._submit(batch)
+        try:
+            await asyncio.wait_for(self._wait_tasks(), self.cfg.drain_timeout_s)
+        except asyncio.TimeoutError:
+            log.warning("drain: %d tasks unfinished after %.0f s; their inputs stay uncommitted",
+                        len(self._tasks), self.cfg.drain_timeout_s)
+        if self.fatal is None:
+            await self.delivery.flush()
+
+    async def _wait_tasks(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _close(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+        for lane in self.lanes.values():
+            if lane.model_client is not None:
+                await lane.model_client.close()
+
+    # -- the loops ----------------------------------------------------------------------------
+    async def _fetch_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stop.is_set():
+            deadline = self.batcher.next_deadline()
+            timeout_ms = 100 if deadline is None else max(0, min(100, int((deadline - loop.time()) * 1000)))
+            data = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=512)
+            now = loop.time()
+            for tp, records in data.items():
+                for record in records:
+                    self._on_record(record, now)
+            for batch in self.batcher.due(loop.time()):
+                self._submit(batch)
+            self._backpressure()
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.commit_interval_ms / 1000.0)
+            try:
+                await self.delivery.commit()
+            except Exception as exc:  # a failed transaction: nothing is committed, stop
+                self._fail(exc)
+                return
+
+    # -- per record -----------------------------------------------------------------------------
+    def _on_record(self, record, now: float) -> None:
+        tp = (record.topic, record.partition)
+        epoch = self.tracker.begin(tp, record.offset)
+        if self.metrics:
+            self.metrics.message_in(record.topic)
+        try:
+            pending = self.router.admit(record, epoch)
+        except MessageError as err:
+            self._dead_letter_now(record, epoch, err)
+            return
+        full = self.batcher.add(pending.pipeline, pending, now)
+        if full is not None:
+            self._submit(full)
+
+    def _dead_letter_now(self, record, epoch: int, err: MessageError) -> None:
+        route = self.cfg.route_for_topic(record.topic)
+        value, headers = dead_letter_from_error(
+            err, original=record.value, key=record.key, worker=self.cfg.worker_id,
+            source=(record.topic, record.partition, record.offset, record.timestamp),
+            max_bytes=self.cfg.max_request_bytes)
+        log.warning("dead letter %s/%s@%s [%s]: %s", record.topic, record.partition, record.offset,
+                    err.reason, err)
+        if self.metrics:
+            self.metrics.dead_letter(err.reason)
+        out = OutRecord(self.cfg.dead_letter_for(route), value, record.key, (record.topic, record.partition),
+                        record.offset, epoch, headers, kind="dead_letter", reason=err.reason)
+        self._spawn(self.delivery.deliver(Unit([out])))
+
+    # -- batches ------------------------------------------------------------------------------
+    def _submit(self, batch: Batch[Pending]) -> None:
+        self._inflight_batches += 1
+        task = self._spawn(self._run_batch(batch))
+        task.add_done_callback(lambda _: self._batch_done())
+
+    def _batch_done(self) -> None:
+        self._inflight_batches -= 1
+        self._backpressure()
+
+    async def _run_batch(self, batch: Batch[Pending]) -> None:
+        lane = self.lanes[batch.key]
+        loop = asyncio.get_running_loop()
+        items = batch.items
+        t0 = time.perf_counter()
+        results = await loop.run_in_executor(lane.pool, lane.run, [p.inputs for p in items])
+        t1 = time.perf_counter()
+        outcomes = [from_pipeline(r) for r in results]
+        timings = {"batch_wait_ms": round((loop.time() - batch.opened_at) * 1000 - (t1 - t0) * 1000, 3),
+                   "pipeline_ms": round((t1 - t0) * 1000, 3)}
+        model = None
+        if lane.model_client is not None:
+            outcomes = await lane.model_client.forward(outcomes)
+            timings["model_ms"] = round((time.perf_counter() - t1) * 1000, 3)
+            model = lane.model_client.model_info
+        unit = await loop.run_in_executor(self._encoder, build_unit, items, outcomes, self.cfg, timings, model)
+        if self.metrics:
+            self.metrics.observe_batch(batch.key, len(items), t1 - t0)
+            for r in unit.records:
+                if r.kind == "dead_letter":
+                    self.metrics.dead_letter(r.reason)
+        await self.delivery.deliver(unit)
+        if self.metrics:
+            now_ms = time.time() * 1000
+            self.metrics.results_out(len(unit.records))
+            for p in items:
+                self.metrics.observe_end_to_end(max(0.0, (now_ms - p.timestamp_ms) / 1000.0))
+
+    def _backpressure(self) -> None:
+        if self.consumer is None:
+            return
+        full = self._inflight_batches >= self.cfg.max_inflight_batches
+        if full and not self._paused:
+            self.consumer.pause(*self.consumer.assignment())
+            self._paused = True
+            log.debug("paused fetching: %d batches in flight", self._inflight_batches)
+        elif not full and self._paused:
+            self.consumer.resume(*self.consumer.assignment())
+            self._paused = False
+        if self.metrics:
+            self.metrics.set_inflight(self._inflight_batches, len(self.consumer.paused()))
+
+    # -- tasks ----------------------------------------------------------------------------------
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._fail(task.exception())
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.fatal is None:
+            self.fatal = exc
+            log.error("fatal: %s", exc, exc_info=not isinstance(exc, DeliveryError))
+        self._stop.set()
+
+    # -- rebalances -----------------------------------------------------------------------------
+    async def on_revoked(self, revoked) -> None:
+        tps = {(tp.topic, tp.partition) for tp in revoked}
+        if not tps:
+            return
+        dropped = self.batcher.discard(lambda p: p.tp in tps)
+        # give batches already running a bounded moment to finish, so that their outcomes are
+        # committed rather than redone by the next owner (never more than a fraction of the
+        # poll interval: the group waits for us)
+        if self._tasks and self.fatal is None:
+            await asyncio.wait(list(self._tasks), timeout=min(5.0, self.cfg.max_poll_interval_ms / 10000))
+        if self.fatal is None and self.delivery is not None:
+            await self.delivery.on_revoke(tps)
+        for tp in tps:
+            self.tracker.revoke(tp)
+        self.assigned -= tps
+        log.info("revoked %s (%d batched samples dropped for the next owner)", sorted(tps), len(dropped))
+
+    async def on_assigned(self, assigned) -> None:
+        for tp in assigned:
+            committed = await self.consumer.committed(tp)
+            key = (tp.topic, tp.partition)
+            self.tracker.assign(key, committed)
+            if isinstance(self.delivery, ExactlyOnce):
+                self.delivery.assigned(key, committed)
+            self.assigned.add(key)
+        self._paused = False  # a new assignment starts unpaused
+        self._backpressure()
+        log.info("assigned %s", sorted((tp.topic, tp.partition) for tp in assigned))
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, worker: StreamWorker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        await self.worker.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        await self.worker.on_assigned(assigned)
+
