@@ -14,31 +14,43 @@ from typing import Callable, Sequence
 RunFn = Callable[[Sequence[int]], list]     # indices -> per-sample outputs, or raises
 
 
-def isolate(run: RunFn, items: Sequence[int], error: BaseException, good: dict, bad: dict) -> None:
+def halves(items: list[int]) -> list[list[int]]:
+    mid = len(items) // 2
+    return [items[:mid], items[mid:]]
+
+
+def singles(items: list[int]) -> list[list[int]]:
+    """One sample per run: more runs than halves, but no failing run has other samples in it
+    (the safe way with DALI 2.4's CPU image decoder, see ``suspect.py``)."""
+    return [[i] for i in items]
+
+
+def isolate(run: RunFn, items: Sequence[int], error: BaseException, good: dict, bad: dict,
+            split=halves) -> None:
     """``items`` failed together with ``error``; fill ``good`` {index: outputs} and ``bad``
-    {index: exception} by re-running halves."""
+    {index: exception} by re-running parts chosen by ``split``."""
     items = list(items)
     if len(items) == 1:
         bad[items[0]] = error
         return
-    mid = len(items) // 2
-    for part in (items[:mid], items[mid:]):
-        _try(run, part, good, bad)
+    for part in split(items):
+        if part:
+            _try(run, part, good, bad, split)
 
 
-def _try(run: RunFn, items: list[int], good: dict, bad: dict) -> None:
+def _try(run: RunFn, items: list[int], good: dict, bad: dict, split=halves) -> None:
     try:
         outs = run(items)
     except Exception as e:
-        isolate(run, items, e, good, bad)
+        isolate(run, items, e, good, bad, split)
         return
     good.update(zip(items, outs))
 
 
-def run_isolating(run: RunFn, items: Sequence[int]) -> tuple[dict, dict]:
+def run_isolating(run: RunFn, items: Sequence[int], split=halves) -> tuple[dict, dict]:
     """Run ``items`` as one batch; on failure, isolate the bad samples. Returns (good, bad)."""
     good: dict = {}
     bad: dict = {}
     if items:
-        _try(run, list(items), good, bad)
+        _try(run, list(items), good, bad, split)
     return good, bad

@@ -12,3 +12,7 @@ class SampleError(ValueError):
     def __init__(self, input_name: str, message: str):
         super().__init__(message)
         self.input_name = input_name
+
+
+class PipelineRunError(PipelineError):
+    """DALI refused a batch; the message is DALI's."""

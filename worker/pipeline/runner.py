@@ -2,8 +2,9 @@
 
 Synchronous and single-threaded by design: one runner per worker thread. ``run`` splits a list
 longer than the model's max batch size, feeds every named external_source (ragged or padded),
-copies outputs to the host, and when DALI fails a batch it rebuilds the pipeline and isolates
-the failing samples (``bisect``), so one corrupt sample costs only itself.
+copies outputs to the host, and when DALI fails a batch it isolates the failing samples
+(``bisect``), so one corrupt sample costs only itself. Pipelines are built with DALI's dynamic
+executor, which keeps them usable after an operator error (``repository/load.py``).
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import bisect, feeds, outputs
-from .errors import SampleError
+from . import bisect, feeds, outputs, suspect
+from .errors import PipelineRunError, SampleError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ class PipelineRunner:
         self.casts = outputs.parse_cast(output_cast, model.output_names)
         self.batch_size = model.max_batch_size
         self._pipe = model.build_pipeline()
-        self.rebuilds = 0                        # pipelines rebuilt after failures (a metric)
+        self._image_inputs = suspect.image_inputs(model)
+        self.failures = 0                        # batches DALI refused (a metric)
 
     # -- public -------------------------------------------------------------------------
     def run(self, samples: list[dict]) -> list[SampleResult]:
@@ -72,12 +74,27 @@ class PipelineRunner:
         ready = [i for i in range(len(samples)) if results[i] is None]
         for start in range(0, len(ready), self.batch_size):
             chunk = ready[start:start + self.batch_size]
-            good, bad = bisect.run_isolating(lambda idx: self._run_batch([arrays[i] for i in idx]), chunk)
+            good, bad = self._run_chunk(arrays, chunk)
             for i, outs in good.items():
                 results[i] = SampleResult(i, True, outputs=outs)
             for i, err in bad.items():
                 results[i] = self._failure(i, err)
         return results
+
+    def _run_chunk(self, arrays, chunk):
+        run = lambda idx: self._run_batch([arrays[i] for i in idx])  # noqa: E731
+        if not self._image_inputs:
+            return bisect.run_isolating(run, chunk)
+        # image pipelines: suspects run alone, and a failed batch is re-run one sample at a
+        # time, never in halves (see suspect.py for the DALI crash this avoids)
+        alone = [i for i in chunk if any(suspect.suspicious(arrays[i][n]) for n in self._image_inputs)]
+        rest = [i for i in chunk if i not in set(alone)]
+        good, bad = bisect.run_isolating(run, rest, split=bisect.singles)
+        for i in alone:
+            g, b = bisect.run_isolating(run, [i])
+            good.update(g)
+            bad.update(b)
+        return good, bad
 
     def close(self) -> None:
         self._pipe = None
@@ -96,22 +113,15 @@ class PipelineRunner:
         return out
 
     def _run_batch(self, batch: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-        pipe = self._pipe
         try:
             for spec in self.model.inputs:
                 feed = feeds.build(self.feed, spec.name, [s[spec.name] for s in batch])
-                pipe.feed_input(spec.name, feed.data)
-            outs = pipe.run()
-        except Exception:
-            self._rebuild()
-            raise
+                self._pipe.feed_input(spec.name, feed.data)
+            outs = self._pipe.run()
+        except Exception as e:
+            self.failures += 1
+            raise PipelineRunError(str(e)) from None
         return outputs.split(outs, self.model.output_names, self.casts)
-
-    def _rebuild(self) -> None:
-        # DALI 2.4 marks a pipeline invalid after an operator error; a new one costs a few ms
-        self._pipe = None
-        self._pipe = self.model.build_pipeline()
-        self.rebuilds += 1
 
     def _failure(self, index: int, error: BaseException) -> SampleResult:
         names = self.model.input_names
