@@ -5,7 +5,7 @@ not say which sample (the image decoder's ``'#3'`` is nvImageCodec's status code
 index). So we re-run halves of the failing batch until every failing sample stands alone: about
 ``2 * log2(batch)`` extra runs per bad sample, none for a good batch. Good samples come back
 with their outputs; each bad one with the error of running it alone. ``run`` must leave the
-pipeline usable after a failure (the runner rebuilds it).
+pipeline usable after a failure (DALI's dynamic executor does).
 """
 from __future__ import annotations
 
