@@ -15,7 +15,6 @@ through ``PR_SET_PDEATHSIG`` when its owner dies, so no stray Java process survi
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import shutil
@@ -28,6 +27,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from worker.procutil import die_with_parent as _kill_with_owner
 
 KAFKA_VERSION = os.environ.get("DSW_KAFKA_VERSION", "4.1.0")
 LOG4J_VERSION = "2.24.3"
@@ -164,12 +165,6 @@ def _is_our_broker(pid: int, data_dir: str) -> bool:
     return "kafka.Kafka" in cmdline and bool(data_dir) and data_dir in cmdline
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 @dataclass
 class KafkaBroker:
     """A KRaft broker+controller on loopback; use as a context manager or start()/stop()."""
@@ -240,7 +235,7 @@ class KafkaBroker:
              f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.xml'}",
              f"-Ddsw.dir={self.data_dir}", "-cp", cp, "kafka.Kafka", str(conf)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent if self.die_with_parent else None,
+            preexec_fn=_kill_with_owner if self.die_with_parent else None,
             start_new_session=not self.die_with_parent)
         log.close()
         self._register()

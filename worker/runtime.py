@@ -54,7 +54,7 @@ def dali_threads(cfg: WorkerConfig) -> int:
     return max(1, (os.cpu_count() or 2) // procs)
 
 
-def build_lanes(cfg: WorkerConfig) -> dict:
+def build_lanes(cfg: WorkerConfig) -> tuple[dict, dict]:
     """Load every pipeline the routes use (all of the repository's for a route with no default
     pipeline, since its envelopes may name any)."""
     from worker.pipeline.media import decoder_inputs
@@ -72,7 +72,7 @@ def build_lanes(cfg: WorkerConfig) -> dict:
         for name in names:
             wanted.setdefault(name, route)
     device = "cpu" if cfg.device == "cpu" else int(cfg.device)
-    lanes = {}
+    lanes, models = {}, {}
     for name, route in wanted.items():
         model = load_model(repo, name, device=device, num_threads=dali_threads(cfg))
         runner = PipelineRunner(model, feed=route.feed, output_cast=route.output_dtype)
@@ -81,19 +81,55 @@ def build_lanes(cfg: WorkerConfig) -> dict:
                                 image_inputs=frozenset(decoder_inputs(model.serialized)))
         lanes[name] = Lane(served=served, run=runner.run,
                            pool=ThreadPoolExecutor(1, thread_name_prefix=f"dali-{name}"))
+        models[name] = model
         log.info("loaded pipeline %s version %s on %s: inputs %s, outputs %s, max batch %d, %s feed%s",
                  name, model.version, device, ", ".join(f"{s.name}:{s.dtype}" for s in model.inputs),
                  ", ".join(f"{s.name}:{s.dtype}/{s.ndim}d" for s in model.outputs), model.max_batch_size,
                  route.feed, f", outputs cast to {route.output_dtype}" if route.output_dtype else "")
-    return lanes
+    return lanes, models
+
+
+async def start_model_clients(cfg: WorkerConfig, lanes: dict, models: dict) -> None:
+    """Forwarding routes: connect to the model server and check that the pipeline's outputs fit
+    the model's inputs (names, dtypes, shapes) before consuming anything."""
+    import numpy as np
+
+    from worker.inference import ModelClient, ModelRoute
+
+    for i, route in enumerate(cfg.routes):
+        if not route.model:
+            continue
+        name = route.pipeline
+        if name is None or name not in lanes:
+            raise ConfigError(f"routes[{i}].model needs the route's 'pipeline' (the outputs it forwards)")
+        client = ModelClient(ModelRoute.from_dict(route.model, where=f"routes[{i}].model"))
+        specs = {s.name: (np.dtype(route.output_dtype) if route.output_dtype else s.dtype, s.ndim)
+                 for s in models[name].outputs}
+        await client.start(specs)
+        lanes[name].model_client = client
 
 
 async def serve(cfg: WorkerConfig) -> int:
+    from worker import metrics
+    from worker.health import HealthServer, Readiness
     from worker.stream.worker import StreamWorker
 
-    lanes = build_lanes(cfg)
-    worker = StreamWorker(cfg, lanes)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.request_stop)
-    return await worker.run()
+    readiness = Readiness(metrics.multiprocess_dir(), model_configured=any(r.model for r in cfg.routes))
+    server = None
+    if cfg.metrics_port and not metrics.multiprocess_dir():  # else the supervisor serves
+        server = HealthServer(cfg.metrics_port, readiness=readiness).start()
+        log.info("metrics and health on :%d (/metrics, /healthz, /readyz)", server.port)
+    try:
+        lanes, models = build_lanes(cfg)
+        readiness.pipelines_loaded(list(lanes))
+        await start_model_clients(cfg, lanes, models)
+        if any(r.model for r in cfg.routes):
+            readiness.model_status(True, "model server reachable at start-up")
+        worker = StreamWorker(cfg, lanes, metrics=metrics.StreamMetrics(), readiness=readiness)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.request_stop)
+        return await worker.run()
+    finally:
+        if server is not None:
+            server.stop()

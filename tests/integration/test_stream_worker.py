@@ -65,7 +65,8 @@ def test_kill9_then_restart_loses_nothing(kafka_bootstrap, tmp_path, delivery):
     asyncio.run(produce(kafka_bootstrap, tin, items, partitions=PARTS))
     args = _args(tin, tout, tdlq, group, "--delivery", delivery)
     eos = delivery == "exactly-once"
-    with WorkerProcess(kafka_bootstrap, args, tmp_path / "w1.log") as w1:
+    fast = {"DSW_SESSION_TIMEOUT_MS": "6000"}  # the dead member's partitions move after 6 s, not 30
+    with WorkerProcess(kafka_bootstrap, args, tmp_path / "w1.log", env=fast) as w1:
         # let it get well into the stream, then kill it without warning
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -74,7 +75,7 @@ def test_kill9_then_restart_loses_nothing(kafka_bootstrap, tmp_path, delivery):
                 break
         assert len(seen.ids) >= 300, w1.log()[-3000:]
         w1.kill9()
-    with WorkerProcess(kafka_bootstrap, args, tmp_path / "w2.log") as w2:
+    with WorkerProcess(kafka_bootstrap, args, tmp_path / "w2.log", env=fast) as w2:
         out = asyncio.run(collect(kafka_bootstrap, tout, tdlq, expect_ids=ids, timeout=240,
                                   committed_only=eos, settle=3.0))
         assert w2.terminate() == 0, w2.log()[-3000:]

@@ -45,10 +45,11 @@ class Lane:
 
 
 class StreamWorker:
-    def __init__(self, cfg: WorkerConfig, lanes: dict[str, Lane], metrics=None) -> None:
+    def __init__(self, cfg: WorkerConfig, lanes: dict[str, Lane], metrics=None, readiness=None) -> None:
         self.cfg = cfg
         self.lanes = lanes
         self.metrics = metrics
+        self.readiness = readiness
         self.tracker = OffsetTracker()
         self.router = Router(cfg, {k: lane.served for k, lane in lanes.items()})
         self.batcher: MicroBatcher[Pending] = MicroBatcher(
@@ -74,6 +75,8 @@ class StreamWorker:
 
     # -- life cycle ---------------------------------------------------------------------------
     def request_stop(self) -> None:
+        if self.readiness is not None:
+            self.readiness.stopping()
         self._stop.set()
 
     async def run(self) -> int:
@@ -156,6 +159,11 @@ class StreamWorker:
             except Exception as exc:  # a failed transaction: nothing is committed, stop
                 self._fail(exc)
                 return
+            if self.metrics:
+                try:
+                    await self.metrics.update_lag(self.consumer)
+                except Exception as exc:  # lag is for operators; never let it stop the worker
+                    log.debug("lag update failed: %r", exc)
 
     # -- per record -----------------------------------------------------------------------------
     def _on_record(self, record, now: float) -> None:
@@ -220,9 +228,10 @@ class StreamWorker:
         await self.delivery.deliver(unit)
         if self.metrics:
             now_ms = time.time() * 1000
-            self.metrics.results_out(len(unit.records))
+            for r in unit.records:
+                self.metrics.results_out(1, topic=r.topic)
             for p in items:
-                self.metrics.observe_end_to_end(max(0.0, (now_ms - p.timestamp_ms) / 1000.0))
+                self.metrics.observe_end_to_end(max(0.0, (now_ms - p.timestamp_ms) / 1000.0), pipeline=p.pipeline)
 
     def _backpressure(self) -> None:
         if self.consumer is None:
@@ -272,6 +281,8 @@ class StreamWorker:
         for tp in tps:
             self.tracker.revoke(tp)
         self.assigned -= tps
+        if self.readiness is not None:
+            self.readiness.group_left()
         log.info("revoked %s (%d batched samples dropped for the next owner)", sorted(tps), len(dropped))
 
     async def on_assigned(self, assigned) -> None:
@@ -284,6 +295,10 @@ class StreamWorker:
             self.assigned.add(key)
         self._paused = False  # a new assignment starts unpaused
         self._backpressure()
+        if self.metrics:
+            self.metrics.set_assigned(self.consumer.assignment())
+        if self.readiness is not None:
+            self.readiness.group_joined(len(self.consumer.assignment()))
         log.info("assigned %s", sorted((tp.topic, tp.partition) for tp in assigned))
 
 
