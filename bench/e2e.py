@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bench import common, corpus, kafka_io
-from worker.devkafka import _die_with_parent
+from worker.procutil import die_with_parent as _die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 

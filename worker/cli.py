@@ -38,23 +38,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _available(name: str) -> bool:
-    try:
-        importlib.import_module(COMMANDS[name][0])
-        return True
-    except ModuleNotFoundError:
-        return False
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # build the full parser only for the command asked for, so one command's imports never
     # slow down or break another's
     chosen = next((a for a in argv if a in COMMANDS), None)
-    for name in list(COMMANDS):
-        if not _available(name):
-            COMMANDS.pop(name)
-    parser = build_parser(only=chosen if chosen in COMMANDS else None)
+    parser = build_parser(only=chosen)
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()

@@ -82,6 +82,7 @@ class WorkerConfig:
     slot: int = 0  # this process's index among the procs (stable: it names the transactional id)
     metrics_port: int = 0  # 0: no HTTP endpoint
     drain_timeout_s: float = 30.0
+    state_dir: str = ""  # poison-message journal (worker/stream/poison.py); default under ~/.cache
 
     def check(self) -> "WorkerConfig":
         if self.delivery not in ("at-least-once", "exactly-once"):
@@ -109,6 +110,9 @@ class WorkerConfig:
             raise ConfigError(f"device={self.device!r}; use cpu, gpu, or a GPU id such as 0")
         if not self.worker_id:
             self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        if not self.state_dir:
+            cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+            self.state_dir = os.path.join(cache, "dali-stream-worker", "state", self.group_id)
         return self
 
     @property

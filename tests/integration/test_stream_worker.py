@@ -145,3 +145,33 @@ def test_every_kind_of_bad_input_gets_a_dead_letter_and_the_partition_moves_on(k
             assert out.dead.get(key) == [reason], (key, out.dead.get(key))
     committed = asyncio.run(committed_positions(kafka_bootstrap, group, tin, 1))
     assert committed[0] == len(cases), "the partition moved past every dead letter"
+
+
+def test_a_message_that_crashes_the_worker_is_dead_lettered_after_two_crashes(kafka_bootstrap, tmp_path):
+    """A poison message (here: one that makes the process SIGSEGV in DALI's thread, as a corrupt
+    file can with DALI 2.4's CPU decoder) must not crash its worker forever."""
+    tin, tout, tdlq = setup_topics(kafka_bootstrap, f"x-{uuid.uuid4().hex[:6]}", 1)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    items, _ = _items(120)
+    poison = small_jpegs(1)[0][:-2] + b"POISON-PILL\xff\xd9"
+    items.insert(57, ("poison", poison))
+    asyncio.run(produce(kafka_bootstrap, tin, items, partitions=1))
+    args = _args(tin, tout, tdlq, group)
+    env = {"DSW_FAULT_INJECT_CRASH": "POISON-PILL", "DSW_STATE_DIR": str(tmp_path / "state"),
+           "DSW_SESSION_TIMEOUT_MS": "6000"}
+    codes = []
+    for attempt in range(3):
+        with WorkerProcess(kafka_bootstrap, args, tmp_path / f"w{attempt}.log", env=env) as w:
+            if attempt < 2:  # the first run crashes in the batch, the second with it alone
+                try:
+                    codes.append(w.proc.wait(90))
+                except Exception:
+                    raise AssertionError(w.log()[-3000:])
+                continue
+            out = asyncio.run(collect(kafka_bootstrap, tout, tdlq, expect_ids={k for k, _ in items},
+                                      timeout=120, settle=0.5))
+            assert w.terminate() == 0, w.log()[-3000:]
+            assert "set aside" in w.log()
+    assert codes == [-11, -11]
+    assert set(out.results) == {k for k, _ in items} - {"poison"}
+    assert out.dead == {"poison": ["pipeline_error"]}

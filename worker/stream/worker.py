@@ -29,6 +29,7 @@ from worker.stream.kafka import make_consumer, make_producer
 from worker.stream.messages import dead_letter_from_error
 from worker.stream.offsets import OffsetTracker
 from worker.stream.outcomes import build_unit, from_pipeline
+from worker.stream.poison import PoisonGuard, fault_injection
 from worker.stream.routing import Pending, Router, ServedPipeline
 
 log = logging.getLogger("worker")
@@ -67,6 +68,7 @@ class StreamWorker:
         self.started = asyncio.Event()
         # results are encoded here so that a lane's thread goes straight on to its next batch
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="encode")
+        self.poison = PoisonGuard(cfg.state_dir, f"slot{cfg.slot}")
 
     def _batch_limit(self, lane: Lane) -> int:
         limits = [r.max_batch_size for r in self.cfg.routes if r.max_batch_size]
@@ -176,6 +178,19 @@ class StreamWorker:
         except MessageError as err:
             self._dead_letter_now(record, epoch, err)
             return
+        key = (record.topic, record.partition, record.offset)
+        if self.poison.crashes(key):
+            if self.poison.quarantined(key):
+                self._dead_letter_now(record, epoch, MessageError(
+                    "pipeline_error", f"message {pending.id!r} ({record.topic}/{record.partition}/"
+                    f"{record.offset}) was in DALI each time a worker process crashed "
+                    f"({self.poison.crashes(key)} times); it is set aside so that the partition moves "
+                    "on. Check the media (a corrupt file can crash DALI's decoder)",
+                    id=pending.id, pipeline=pending.pipeline))
+                self.poison.settled(key)
+            else:  # was in a batch that crashed the last worker: run it alone
+                self._submit(Batch(pending.pipeline, [pending], now, "suspect"))
+            return
         full = self.batcher.add(pending.pipeline, pending, now)
         if full is not None:
             self._submit(full)
@@ -209,7 +224,7 @@ class StreamWorker:
         loop = asyncio.get_running_loop()
         items = batch.items
         t0 = time.perf_counter()
-        results = await loop.run_in_executor(lane.pool, lane.run, [p.inputs for p in items])
+        results = await loop.run_in_executor(lane.pool, self._run_guarded, batch.key, lane, items)
         t1 = time.perf_counter()
         outcomes = [from_pipeline(r) for r in results]
         timings = {"batch_wait_ms": round((loop.time() - batch.opened_at) * 1000 - (t1 - t0) * 1000, 3),
@@ -226,12 +241,25 @@ class StreamWorker:
                 if r.kind == "dead_letter":
                     self.metrics.dead_letter(r.reason)
         await self.delivery.deliver(unit)
+        if batch.reason == "suspect":
+            for p in items:
+                self.poison.settled((p.tp[0], p.tp[1], p.offset))
         if self.metrics:
             now_ms = time.time() * 1000
             for r in unit.records:
                 self.metrics.results_out(1, topic=r.topic)
             for p in items:
                 self.metrics.observe_end_to_end(max(0.0, (now_ms - p.timestamp_ms) / 1000.0), pipeline=p.pipeline)
+
+    def _run_guarded(self, name: str, lane: Lane, items: list[Pending]) -> list:
+        """In the lane's thread: note what enters DALI, so that a crash inside it is survivable."""
+        inputs = [p.inputs for p in items]
+        self.poison.entering(name, [(p.tp[0], p.tp[1], p.offset) for p in items])
+        try:
+            fault_injection(inputs)
+            return lane.run(inputs)
+        finally:
+            self.poison.left(name)
 
     def _backpressure(self) -> None:
         if self.consumer is None:

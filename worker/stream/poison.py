@@ -1,0 +1,90 @@
+"""Poison messages: inputs that crash the process inside DALI, and must not crash it forever.
+
+DALI 2.4's CPU image decoder can kill the process (SIGSEGV) on some corrupt files. Offsets are
+committed only after an outcome, so after a restart the same message would come back and crash
+the worker again, in a loop, holding its partition. So, just before a batch enters DALI, its
+lane thread writes the batch's coordinates to a small file of this worker slot, and clears it
+after. A process that starts and finds the file left by its crashed predecessor knows which
+messages were in DALI at the moment of the crash:
+
+- each of them runs alone the next time it is consumed (a single bad sample does not take good
+  ones down with it, and batches of one did not crash in our runs);
+- one that was alone in DALI when the worker crashed (it crashed twice) goes to the dead-letter
+  topic with reason ``pipeline_error`` instead of running again, and its partition moves on.
+
+The file is per slot (``--slot``), so a restarted process reads its own predecessor's; a
+partition that moves to another process on the rebalance is retried there once more.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, int, int]  # topic, partition, offset
+CRASHES_TO_QUARANTINE = 2
+
+
+class PoisonGuard:
+    def __init__(self, state_dir: str | os.PathLike, slot_name: str) -> None:
+        self.dir = Path(state_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.slot_name = slot_name
+        self.suspects: dict[Key, int] = self._load()
+        if self.suspects:
+            log.warning("the previous worker of this slot crashed while DALI ran %d message(s): they "
+                        "run alone now, and one that crashes it again is dead-lettered: %s",
+                        len(self.suspects), sorted(self.suspects)[:8])
+
+    def _file(self, lane: str) -> Path:
+        return self.dir / f"running-{self.slot_name}-{lane}.json"
+
+    def _load(self) -> dict[Key, int]:
+        suspects: dict[Key, int] = {}
+        for path in self.dir.glob(f"running-{self.slot_name}-*.json"):
+            try:
+                entries = json.loads(path.read_text())
+            except (OSError, ValueError):
+                entries = []
+            path.unlink(missing_ok=True)
+            suspects.update({(t, int(p), int(o)): int(c) + 1 for t, p, o, c in entries})
+        return suspects
+
+    def crashes(self, key: Key) -> int:
+        """How many worker crashes this message was in DALI for (0: none known)."""
+        return self.suspects.get(key, 0)
+
+    def quarantined(self, key: Key) -> bool:
+        return self.crashes(key) >= CRASHES_TO_QUARANTINE
+
+    # called in a lane's thread (one file per lane: lanes run concurrently), around the DALI run
+    def entering(self, lane: str, keys: list[Key]) -> None:
+        path = self._file(lane)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([[t, p, o, self.suspects.get((t, p, o), 0)] for t, p, o in keys]))
+        os.replace(tmp, path)
+
+    def left(self, lane: str) -> None:
+        self._file(lane).unlink(missing_ok=True)
+
+    def settled(self, key: Key) -> None:
+        """The message has its outcome: forget it."""
+        self.suspects.pop(key, None)
+
+
+def fault_injection(inputs: list[dict]) -> None:
+    """Testing only: with ``DSW_FAULT_INJECT_CRASH=<text>`` set, a sample whose first input
+    contains that text kills the process the way a crashing decoder does (SIGSEGV)."""
+    marker = os.environ.get("DSW_FAULT_INJECT_CRASH")
+    if not marker:
+        return
+    needle = marker.encode()
+    for sample in inputs:
+        first = next(iter(sample.values()))
+        if needle in bytes(memoryview(first)):
+            import signal
+
+            os.kill(os.getpid(), signal.SIGSEGV)
