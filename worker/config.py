@@ -76,7 +76,7 @@ class WorkerConfig:
     commit_interval_ms: int = 1000
     session_timeout_ms: int = 30000
     max_poll_interval_ms: int = 300000
-    transactional_id_prefix: str = ""  # default: "<group_id>-<slot>"
+    transactional_id_prefix: str = ""  # default: "<group_id>-<hostname>"; the slot is appended
     compression: str | None = None  # producer compression_type: gzip, lz4, zstd, snappy
     worker_id: str = ""
     slot: int = 0  # this process's index among the procs (stable: it names the transactional id)
@@ -117,7 +117,10 @@ class WorkerConfig:
 
     @property
     def transactional_id(self) -> str:
-        return f"{self.transactional_id_prefix or self.group_id}-{self.slot}"
+        """Stable per worker slot *and host*: a restarted process fences its dead predecessor,
+        while containers scaled side by side (each its own hostname) do not fence each other."""
+        prefix = self.transactional_id_prefix or f"{self.group_id}-{socket.gethostname()}"
+        return f"{prefix}-{self.slot}"
 
     def route_for_topic(self, topic: str) -> Route:
         for r in self.routes:

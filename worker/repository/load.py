@@ -226,5 +226,22 @@ def _config_threads(config) -> int | None:
                           f"integer string, e.g. string_value: \"4\"") from None
 
 
-def list_models(repository: Path) -> list[str]:
-    return find.list_models(repository)
+def list_models(repository: Path, *, dali_only: bool = True) -> list[str]:
+    """Models of the repository; with ``dali_only`` those a DALI worker can run, leaving out the
+    repository's other models (an ONNX classifier that Triton serves beside the pipelines)."""
+    names = find.list_models(repository)
+    if not dali_only:
+        return names
+    return [n for n in names if is_dali_model(repository, n)]
+
+
+def is_dali_model(repository: Path, name: str) -> bool:
+    """No config.pbtxt (a DALI pipeline file is what the folder holds), or a config whose
+    backend/platform is dali (or unset)."""
+    try:
+        config = read_config(repository, name)
+    except Exception:
+        return True  # a broken config is reported when the model loads, not hidden here
+    if config is None:
+        return True
+    return (config.backend or "dali") == "dali" and (config.platform or "dali") == "dali"

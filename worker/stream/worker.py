@@ -69,6 +69,7 @@ class StreamWorker:
         # results are encoded here so that a lane's thread goes straight on to its next batch
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="encode")
         self.poison = PoisonGuard(cfg.state_dir, f"slot{cfg.slot}")
+        self._volume_reported: set[str] = set()
 
     def _batch_limit(self, lane: Lane) -> int:
         limits = [r.max_batch_size for r in self.cfg.routes if r.max_batch_size]
@@ -235,6 +236,7 @@ class StreamWorker:
             timings["model_ms"] = round((time.perf_counter() - t1) * 1000, 3)
             model = lane.model_client.model_info
         unit = await loop.run_in_executor(self._encoder, build_unit, items, outcomes, self.cfg, timings, model)
+        self._report_volume(batch.key, unit)
         if self.metrics:
             self.metrics.observe_batch(batch.key, len(items), t1 - t0)
             for r in unit.records:
@@ -250,6 +252,18 @@ class StreamWorker:
                 self.metrics.results_out(1, topic=r.topic)
             for p in items:
                 self.metrics.observe_end_to_end(max(0.0, (now_ms - p.timestamp_ms) / 1000.0), pipeline=p.pipeline)
+
+    def _report_volume(self, name: str, unit: Unit) -> None:
+        """Once per pipeline: what a result weighs on the wire (shapes are often known only now)."""
+        sizes = [len(r.value) for r in unit.records if r.kind == "result"]
+        if name in self._volume_reported or not sizes:
+            return
+        self._volume_reported.add(name)
+        per = sum(sizes) / len(sizes)
+        log.info("pipeline %s: results weigh %.1f KiB each on the wire, %.1f MiB/s at 1,000 results/s%s",
+                 name, per / 1024, per * 1000 / 2**20,
+                 " -- consider output_dtype = float16/uint8, or forwarding to a model"
+                 if per * 1000 > 100 * 2**20 else "")
 
     def _run_guarded(self, name: str, lane: Lane, items: list[Pending]) -> list:
         """In the lane's thread: note what enters DALI, so that a crash inside it is survivable."""
