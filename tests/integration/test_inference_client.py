@@ -130,8 +130,10 @@ def test_server_restart_mid_stream_recovers_without_losing_samples(
     server = restartable_classifier_server
     r = route(server, protocol, max_retry_s=0, backoff_max_s=0.5, timeout_s=2)
 
+    events = []
+
     async def scenario():
-        client = ModelClient(r)
+        client = ModelClient(r, on_status=lambda ok, detail: events.append((ok, detail)))
         await client.start(SPEC)
         try:
             first = await client.infer(images(3))
@@ -150,11 +152,50 @@ def test_server_restart_mid_stream_recovers_without_losing_samples(
             await client.close()
 
     samples, outcomes = asyncio.run(scenario())
+    # readiness hears of the change each way once, not once per retry
+    assert [ok for ok, _ in events] == [True, False, True], events
+    assert server.url(protocol) in events[1][1]
     assert len(outcomes) == len(samples)
     for s, o in zip(samples, outcomes):
         assert o.ok, o.error
         np.testing.assert_allclose(o.outputs["logits"],
                                    mean_classifier.logits(s["image"][None])[0], rtol=1e-6)
+
+
+def test_batch_over_the_servers_message_limit_is_split_by_bytes(classifier_server):
+    # MLServer's gRPC limit is 4 MiB: 8 samples of 1.08 MB do not fit in one request. The
+    # server's "message larger than max" is RESOURCE_EXHAUSTED, which must not be retried
+    # forever as if the server were busy; the client learns the limit and splits.
+    r = route(classifier_server, "grpc", max_retry_s=5)
+    samples = images(8, hw=(300, 300))
+    huge = images(1, seed=5, hw=(1200, 1200))  # 17 MB: no split can help
+
+    async def go():
+        client = ModelClient(r)
+        await client.start(SPEC)
+        try:
+            first = await client.infer(samples)
+            splits = client.stats["splits"]
+            requests = client.stats["requests"]
+            second = await client.infer(samples)
+            alone = await client.infer(huge)
+            return first, second, alone, splits, client.stats["requests"] - requests, client
+        finally:
+            await client.close()
+
+    first, second, alone, splits, second_requests, client = asyncio.run(go())
+    assert splits == 1 and client.stats["splits"] == 1  # learned once, then planned to fit
+    assert client.max_request_bytes and client.max_request_bytes < 4 * 2**20
+    assert second_requests == 3 + 1  # 3 + 3 + 2 samples, then the huge one
+    for s, a, b in zip(samples, first, second):
+        assert a.ok and b.ok, (a.error, b.error)
+        want = mean_classifier.logits(s["image"][None])[0]
+        np.testing.assert_allclose(a.outputs["logits"], want, rtol=1e-6)
+        np.testing.assert_allclose(b.outputs["logits"], want, rtol=1e-6)
+        assert b.outputs["request_size"][0] <= 3
+    (bad,) = alone
+    assert bad.reason == "model_error" and "grpc_max_message_length" in bad.error
+    assert client.stats["retries"] == 0
 
 
 def test_server_down_past_budget_gives_model_unavailable(restartable_classifier_server):

@@ -6,7 +6,10 @@ Input ``image``: FP32 (N, 3, H, W). Outputs: ``logits`` FP32 (N, 10) and ``reque
 Test hooks, chosen by the data so that a test can aim them at one sample:
 - a sample whose first value is ``mean_classifier.REJECT_MARKER`` (or that holds NaN: gRPC only, JSON has no
   NaN) is rejected with 400 / INVALID_ARGUMENT, as Triton rejects bad input;
-- a sample whose first value is ``SLOW_MARKER`` makes the request sleep ``SLOW_S`` seconds.
+- a sample whose first value is ``SLOW_MARKER`` makes the request sleep ``SLOW_S`` seconds;
+- with ``reject_below`` in the model-settings ``extra`` (a number), a sample whose every value is
+  below it is rejected too: end-to-end tests send a black JPEG, which a preprocessing pipeline
+  turns into a tensor that no marker value can reach (ImageNet-normalized black is about -2).
 (The markers live in ``mean_classifier`` so that tests can import them without MLServer.)
 """
 from __future__ import annotations
@@ -26,6 +29,9 @@ from mean_classifier import REJECT_MARKER, SLOW_MARKER, SLOW_S
 
 class MeanClassifier(MLModel):
     async def load(self) -> bool:
+        extra = (self.settings.parameters.extra if self.settings.parameters else None) or {}
+        below = extra.get("reject_below")
+        self.reject_below = None if below is None else float(below)
         self.ready = True
         return self.ready
 
@@ -40,7 +46,9 @@ class MeanClassifier(MLModel):
             raise InferenceError(f"input 'image' must be (N, 3, H, W), got {batch.shape}")
         first = batch.reshape(len(batch), -1)[:, 0] if batch.size else np.zeros(0)
         bad = [i for i in range(len(batch))
-               if not np.isfinite(batch[i]).all() or first[i] == REJECT_MARKER]
+               if not np.isfinite(batch[i]).all() or first[i] == REJECT_MARKER
+               or (self.reject_below is not None and batch[i].size
+                   and float(batch[i].max()) < self.reject_below)]
         if bad:
             raise InferenceError(f"input 'image': samples {bad} are invalid (test marker/NaN)")
         if np.any(first == SLOW_MARKER):

@@ -15,6 +15,7 @@ from worker.inference.errors import (
     ModelFitError,
     ModelUnavailableError,
     RequestRejected,
+    RequestTooLarge,
     TransientServerError,
 )
 from worker.inference.retry import Backoff, RetryBudget, call_with_retry, classify
@@ -227,6 +228,17 @@ class _Err(Exception):
 ])
 def test_classify(exc, kind):
     assert isinstance(classify(exc), kind)
+
+
+def test_message_too_large_is_not_retried_and_names_the_limit():
+    # gRPC answers RESOURCE_EXHAUSTED (also "overloaded", which is transient) for a request over
+    # the server's message size: retrying it forever used to stall the worker
+    err = classify(_Err("StatusCode.RESOURCE_EXHAUSTED",
+                        "Received message larger than max (4816967 vs. 4194304)"))
+    assert isinstance(err, RequestTooLarge) and err.limit == 4194304
+    assert isinstance(classify(_Err("StatusCode.RESOURCE_EXHAUSTED", "quota")), TransientServerError)
+    err = classify(_Err("413", "Payload Too Large"))
+    assert isinstance(err, RequestTooLarge) and err.limit is None
 
 
 def test_backoff_grows_to_cap_with_jitter():

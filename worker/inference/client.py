@@ -14,13 +14,18 @@ cannot be sent at all (shape does not fit the model) come back "model_input_mism
 
 ``infer`` is a coroutine over the asyncio clients of tritonclient: the worker runs DALI on the
 next batch (in an executor) while this one is in flight.
+
+Reachability for health checks: ``on_status(reachable, detail)`` (for instance the worker's
+``Readiness.model_status``) is called when ``start`` reaches the server, when a request first
+fails with "server down" (before its first retry), and when a request gets an answer again.
+Only changes are reported, so an outage costs two calls, not one per retry.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -30,6 +35,7 @@ from worker.inference.errors import (
     ModelFitError,
     ModelUnavailableError,
     RequestRejected,
+    RequestTooLarge,
     TransientServerError,
 )
 from worker.inference.retry import Backoff, RetryBudget, call_with_retry
@@ -52,14 +58,19 @@ class InferOutcome:
 
 
 class ModelClient:
-    def __init__(self, route: ModelRoute):
+    def __init__(self, route: ModelRoute,
+                 on_status: Callable[[bool, str], None] | None = None):
         self.route = route
+        self.on_status = on_status
+        self.reachable: bool | None = None  # None until start() or the first request
         self.plan: fit.FitPlan | None = None
         self.model: fit.ModelSpec | None = None
         self._transport: Transport | None = None
         self._labels: list[str] | None = None
         self._class_counts: dict[str, int] = {}
         self._sem: asyncio.Semaphore | None = None
+        # bytes per request the server accepts, learned from its first "too large" answer
+        self.max_request_bytes: int | None = None
         # counters for metrics/tests: requests sent, retries after transient failures
         self.stats = {"requests": 0, "retries": 0, "splits": 0}
 
@@ -111,6 +122,7 @@ class ModelClient:
         if (self.plan.classify_output and not self._labels
                 and labels_mod.CLASSIFICATION_EXTENSION in extensions):
             self._class_counts = {self.plan.classify_output: route.top_k}
+        self._set_reachable(True, f"{route.model_ref} ready")
         log.info("%s: ready (batched=%s, max_batch_size=%s, inputs %s, outputs %s)",
                  route.model_ref, self.model.batched, self.model.max_batch_size,
                  {b.source: b.target.name for b in self.plan.bindings}, self.plan.outputs)
@@ -130,6 +142,7 @@ class ModelClient:
             raise RuntimeError("ModelClient.infer before start()")
         outcomes: list[InferOutcome | None] = [None] * len(samples)
         requests, rejected = fit.plan_requests(samples, self.plan)
+        requests = [r for req in requests for r in self._fit_bytes(req, samples)]
         for i, reason in rejected.items():
             outcomes[i] = InferOutcome(False, reason=MODEL_INPUT_MISMATCH,
                                        error=f"{self.route.model_ref}: {reason}")
@@ -142,6 +155,7 @@ class ModelClient:
 
         def on_retry(err, delay):
             self.stats["retries"] += 1
+            self._set_reachable(False, f"{route.model_ref}: [{err.status or 'no answer'}] {err}")
 
         async def send():
             self.stats["requests"] += 1
@@ -159,7 +173,25 @@ class ModelClient:
             for i in req.indices:
                 outcomes[i] = InferOutcome(False, reason=MODEL_UNAVAILABLE, error=str(exc))
             return
+        except RequestTooLarge as exc:
+            self._set_reachable(True, f"{route.model_ref} answers")
+            size = _nbytes(req)
+            if len(req.indices) > 1:  # smaller requests fit: split by bytes from now on
+                self._learn_limit(exc, size)
+                self.stats["splits"] += 1
+                reqs = self._fit_bytes(req, samples)
+                if len(reqs) == 1:
+                    reqs, _ = fit.plan_requests(samples, replace(self.plan, max_batch_size=1),
+                                                req.indices)
+                await asyncio.gather(*(self._run(r, samples, outcomes, budget) for r in reqs))
+                return
+            msg = (f"{route.model_ref}: one sample makes a request of {size} bytes, over the "
+                   f"server's message size limit [{exc.status}]: {exc}; raise the server's limit "
+                   f"(MLServer: grpc_max_message_length in settings.json) or send smaller tensors")
+            outcomes[req.indices[0]] = InferOutcome(False, reason=MODEL_ERROR, error=msg)
+            return
         except RequestRejected as exc:
+            self._set_reachable(True, f"{route.model_ref} answers")
             if len(req.indices) > 1:  # which sample? ask for each alone
                 self.stats["splits"] += 1
                 single = replace(self.plan, max_batch_size=1)
@@ -169,6 +201,7 @@ class ModelClient:
             msg = f"{route.model_ref} rejected the sample [{exc.status}]: {exc}"
             outcomes[req.indices[0]] = InferOutcome(False, reason=MODEL_ERROR, error=msg)
             return
+        self._set_reachable(True, f"{route.model_ref} answers")
         try:
             per_sample = fit.split_outputs(outputs, req, self.plan.batched)
             for i, out in zip(req.indices, per_sample):
@@ -177,6 +210,45 @@ class ModelClient:
             for i in req.indices:
                 outcomes[i] = InferOutcome(False, reason=MODEL_ERROR,
                                            error=f"{route.model_ref}: bad response: {exc}")
+
+    def _learn_limit(self, exc: RequestTooLarge, size: int) -> None:
+        # 10% under the limit the server named leaves room for the protocol's framing; without
+        # a number (HTTP 413), halve what failed, again if needed
+        limit = int(exc.limit * 0.9) if exc.limit else size // 2
+        if self.max_request_bytes is None or limit < self.max_request_bytes:
+            self.max_request_bytes = max(1, limit)
+            log.warning("%s: the server refused a request of %d bytes as too large; requests "
+                        "are split to stay under %d bytes (raise the server's message size "
+                        "limit to send whole batches)", self.route.model_ref, size,
+                        self.max_request_bytes)
+
+    def _fit_bytes(self, req: fit.Request, samples) -> list[fit.Request]:
+        """``req`` as requests under ``max_request_bytes`` (itself when it fits or is one
+        sample: a sample is never cut)."""
+        limit, n = self.max_request_bytes, len(req.indices)
+        size = _nbytes(req)
+        if limit is None or n == 1 or size <= limit:
+            return [req]
+        per_request = max(1, int(limit // (size / n)))
+        if per_request >= n:
+            return [req]
+        reqs, _ = fit.plan_requests(samples, replace(self.plan, max_batch_size=per_request),
+                                    req.indices)
+        return reqs
+
+    def _set_reachable(self, reachable: bool, detail: str) -> None:
+        if reachable == self.reachable:
+            return
+        was, self.reachable = self.reachable, reachable
+        if was is not None:
+            (log.info if reachable else log.warning)(
+                "%s: %s", self.route.model_ref,
+                "reachable again" if reachable else f"unreachable, holding the batch ({detail})")
+        if self.on_status is not None:
+            try:
+                self.on_status(reachable, detail)
+            except Exception:  # noqa: BLE001 - health reporting must never fail a batch
+                log.exception("%s: on_status callback failed", self.route.model_ref)
 
     @property
     def model_info(self) -> dict:
@@ -212,3 +284,7 @@ class ModelClient:
         if self._transport is not None:
             transport, self._transport = self._transport, None
             await transport.close()
+
+
+def _nbytes(req: fit.Request) -> int:
+    return sum(int(a.nbytes) for a in req.arrays.values())

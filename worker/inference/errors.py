@@ -29,6 +29,16 @@ class RequestRejected(InferenceError):
         self.status = status
 
 
+class RequestTooLarge(RequestRejected):
+    """The request is over the server's message size limit (gRPC "Received message larger than
+    max (N vs. LIMIT)", HTTP 413). Deterministic, so never retried as is; smaller requests fit,
+    so the client splits the batch by bytes. ``limit``: the server's limit when it said it."""
+
+    def __init__(self, message: str, status: str | None = None, limit: int | None = None):
+        super().__init__(message, status)
+        self.limit = limit
+
+
 class TransientServerError(InferenceError):
     """Server down, overloaded, timed out or reloading the model: worth retrying."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -20,6 +21,7 @@ from typing import TypeVar
 from worker.inference.errors import (
     ModelUnavailableError,
     RequestRejected,
+    RequestTooLarge,
     TransientServerError,
 )
 
@@ -35,6 +37,10 @@ TRANSIENT_HTTP = {"404", "408", "429", "502", "503", "504"}
 # Both servers report a model that is loading or unloading as a client error on some paths
 # (MLServer: 400 "Model x is not ready yet"); a redeploy must not dead-letter messages.
 _UNAVAILABLE_WORDS = ("not ready", "unknown model", "is not found", "not found")
+# gRPC's message size check answers RESOURCE_EXHAUSTED, the code of an overloaded server too:
+# "Received message larger than max (4816967 vs. 4194304)" (MLServer's default is 4 MiB). The
+# same request fails the same way forever, so it must not be retried as if the server were busy.
+_TOO_LARGE = re.compile(r"message larger than max(?: \((\d+) vs\. (\d+)\))?", re.IGNORECASE)
 
 
 def classify(exc: BaseException) -> RequestRejected | TransientServerError:
@@ -54,6 +60,10 @@ def classify(exc: BaseException) -> RequestRejected | TransientServerError:
         # no answer from the server at all: connection refused/reset (aiohttp, OSError)
         return TransientServerError(f"{type(exc).__name__}: {message}", None)
     code = str(status).removeprefix("StatusCode.")
+    too_large = _TOO_LARGE.search(message)
+    if too_large or code == "413":
+        limit = int(too_large.group(2)) if too_large and too_large.group(2) else None
+        return RequestTooLarge(message, code, limit)
     if code in TRANSIENT_GRPC or code in TRANSIENT_HTTP:
         return TransientServerError(message, code)
     if any(w in message.lower() for w in _UNAVAILABLE_WORDS):
