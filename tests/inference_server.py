@@ -19,7 +19,6 @@ ports, to test a client that must ride out a server restart.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import os
@@ -36,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from worker.procutil import die_with_parent
 
 MLSERVER_VERSION = os.environ.get("DSW_MLSERVER_VERSION", "1.7.1")
 CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dali-stream-worker"
@@ -107,11 +108,6 @@ def _tail(path: Path, lines: int = 40) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError as exc:
         return f"(no log: {exc})"
-
-
-def _die_with_parent():  # runs in the child before exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -211,7 +207,7 @@ class MLServerProcess:
         self._proc = subprocess.Popen(
             [str(self.venv / "bin" / "mlserver"), "start", str(self.repo)],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir,
-            preexec_fn=_die_with_parent, start_new_session=True)
+            preexec_fn=die_with_parent, start_new_session=True)
         log.close()
         if wait:
             self.wait_ready()

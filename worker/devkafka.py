@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from worker.procutil import die_with_parent as _kill_with_owner
+from worker.procutil import die_with_parent as _kill_with_owner, pid_alive
 
 KAFKA_VERSION = os.environ.get("DSW_KAFKA_VERSION", "4.1.0")
 LOG4J_VERSION = "2.24.3"
@@ -123,15 +123,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def reap_stale_brokers() -> list[int]:
     """Stop brokers whose owner process is gone (a killed test run); returns their pids."""
@@ -144,10 +135,10 @@ def reap_stale_brokers() -> list[int]:
         except (OSError, ValueError):
             entry.unlink(missing_ok=True)
             continue
-        if _pid_alive(info.get("owner", -1)):
+        if pid_alive(info.get("owner", -1)):
             continue
         pid = info.get("pid", -1)
-        if _pid_alive(pid) and _is_our_broker(pid, info.get("dir", "")):
+        if pid_alive(pid) and _is_our_broker(pid, info.get("dir", "")):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             reaped.append(pid)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+
+from worker.procutil import pid_alive
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -112,15 +114,6 @@ def _missing(s: dict) -> list[str]:
     return gaps
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 class ReadinessView:
     """The supervisor's view: ready when ``expected`` live children have reported and each of
@@ -142,7 +135,7 @@ class ReadinessView:
             except (OSError, ValueError):
                 continue  # removed between glob and read
             pid = state.get("pid", -1)
-            if (pid in live) if live is not None else _pid_alive(pid):
+            if (pid in live) if live is not None else pid_alive(pid):
                 out.append(state)
         return out
 

@@ -118,7 +118,7 @@ def output_volume(model, output_dtype: str | None, rate: int = 1000) -> str:
             f"{per_s / 1024 / 1024:.1f} MiB/s at {rate} results/s{hint}")
 
 
-async def start_model_clients(cfg: WorkerConfig, lanes: dict, models: dict) -> None:
+async def start_model_clients(cfg: WorkerConfig, lanes: dict, models: dict, readiness=None) -> None:
     """Forwarding routes: connect to the model server and check that the pipeline's outputs fit
     the model's inputs (names, dtypes, shapes) before consuming anything."""
     import numpy as np
@@ -131,7 +131,8 @@ async def start_model_clients(cfg: WorkerConfig, lanes: dict, models: dict) -> N
         name = route.pipeline
         if name is None or name not in lanes:
             raise ConfigError(f"routes[{i}].model needs the route's 'pipeline' (the outputs it forwards)")
-        client = ModelClient(ModelRoute.from_dict(route.model, where=f"routes[{i}].model"))
+        client = ModelClient(ModelRoute.from_dict(route.model, where=f"routes[{i}].model"),
+                             on_status=readiness.model_status if readiness is not None else None)
         specs = {s.name: (np.dtype(route.output_dtype) if route.output_dtype else s.dtype, s.ndim)
                  for s in models[name].outputs}
         await client.start(specs)
@@ -151,9 +152,7 @@ async def serve(cfg: WorkerConfig) -> int:
     try:
         lanes, models = build_lanes(cfg)
         readiness.pipelines_loaded(list(lanes))
-        await start_model_clients(cfg, lanes, models)
-        if any(r.model for r in cfg.routes):
-            readiness.model_status(True, "model server reachable at start-up")
+        await start_model_clients(cfg, lanes, models, readiness)
         worker = StreamWorker(cfg, lanes, metrics=metrics.StreamMetrics(), readiness=readiness)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -179,21 +179,16 @@ def main(args) -> int:
 
 async def _produce(args, files, sizes, meta) -> int:
     from aiokafka import AIOKafkaProducer
-    from aiokafka.errors import (KafkaConnectionError, KafkaError, KafkaTimeoutError,
+    from aiokafka.errors import (KafkaError, KafkaTimeoutError,
                                  MessageSizeTooLargeError)
 
+    from worker.commands.kafka_clients import start_or_explain
     from worker.stream.messages import encode_input
 
     producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap_servers, acks="all",
                                 enable_idempotence=True, max_request_size=args.max_request_size,
                                 linger_ms=5, client_id="dali-worker-produce")
-    try:
-        await producer.start()
-    except KafkaConnectionError as e:
-        await producer.stop()
-        print(f"dali-worker produce: cannot reach Kafka at {args.bootstrap_servers} ({e}); start "
-              "one with `dali-worker dev-kafka` or set --bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS",
-              file=sys.stderr)
+    if not await start_or_explain(producer, "produce", args.bootstrap_servers):
         return 2
     total = len(files) * args.repeat
     cache: dict[Path, bytes] | None = {} if (

@@ -156,7 +156,7 @@ def main(args) -> int:
 
 async def _tail(args) -> int:
     from aiokafka import AIOKafkaConsumer
-    from aiokafka.errors import KafkaConnectionError
+    from worker.commands.kafka_clients import start_or_explain
 
     from worker.commands.produce import quiet_missing_topic_errors
 
@@ -170,13 +170,7 @@ async def _tail(args) -> int:
         max_partition_fetch_bytes=args.max_fetch_bytes, fetch_max_bytes=args.max_fetch_bytes,
         metadata_max_age_ms=3000,  # notice topics and partitions created after we start
         client_id="dali-worker-tail")
-    try:
-        await consumer.start()
-    except KafkaConnectionError as e:
-        await consumer.stop()
-        print(f"dali-worker tail: cannot reach Kafka at {args.bootstrap_servers} ({e}); start one "
-              "with `dali-worker dev-kafka` or set --bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS",
-              file=sys.stderr)
+    if not await start_or_explain(consumer, "tail", args.bootstrap_servers):
         return 2
     seen = 0
     last = time.monotonic()
