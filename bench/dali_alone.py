@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parent.parent / "pipelines"
 class Runner:
     """The worker's own loader and runner (worker.repository, worker.pipeline) on one model."""
 
-    def __init__(self, name: str, batch_size: int, device: str = "cpu", num_threads: int | None = None):
+    def __init__(self, name: str, batch_size: int, device: str = "cpu", num_threads: int | None = None,
+                 output_cast: str | None = None):
         from worker.pipeline.runner import PipelineRunner
         from worker.repository.load import load_model
 
@@ -36,7 +37,7 @@ class Runner:
                              f"{model.input_names}")
         self.input_name = model.input_names[0]
         self.source = os.path.relpath(model.source, REPO.parent)
-        self.runner = PipelineRunner(model)
+        self.runner = PipelineRunner(model, output_cast=output_cast)
 
     def run(self, batch: list[bytes]) -> list:
         results = self.runner.run([{self.input_name: b} for b in batch])
@@ -46,12 +47,14 @@ class Runner:
         return results
 
 
-def bench_batch_size(data: list[bytes], name: str, batch_size: int, images: int, device: str) -> dict:
-    runner = Runner(name, batch_size, device)
+def bench_batch_size(data: list[bytes], name: str, batch_size: int, images: int, device: str,
+                     output_cast: str | None = None) -> dict:
+    runner = Runner(name, batch_size, device, output_cast=output_cast)
     batches = [[data[(start + j) % len(data)] for j in range(batch_size)]
                for start in range(0, max(images, batch_size), batch_size)]
     runner.run(batches[0])  # warm-up: allocations, thread pool
     lat = []
+    t0_unix = time.time()
     t0 = time.perf_counter()
     for b in batches:
         t = time.perf_counter()
@@ -61,7 +64,8 @@ def bench_batch_size(data: list[bytes], name: str, batch_size: int, images: int,
     n = sum(len(b) for b in batches)
     return {"batch_size": batch_size, "images": n, "seconds": round(wall, 3),
             "images_per_s": round(n / wall, 1), "batch_latency": common.latency_summary(lat),
-            "threads": runner.threads, "pipeline_source": runner.source}
+            "threads": runner.threads, "pipeline_source": runner.source,
+            "window_unix": [round(t0_unix, 3), round(t0_unix + wall, 3)]}
 
 
 def run(data: list[bytes], name: str = "classify", batch_sizes=(8, 32, 64), images: int = 600,

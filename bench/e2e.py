@@ -49,11 +49,13 @@ class Case:
     partitions: int = 4
     model: dict | None = None      # the route's model table, for (d)
     extra: dict = field(default_factory=dict)  # more top-level worker config keys
+    output_dtype: str | None = None  # the route's output_dtype (e.g. float16): outputs cast for the wire
 
     @property
     def name(self) -> str:
         m = "-model" if self.model else ""
-        return f"{self.kind}-{self.pipeline}{m}-{self.device}-k{self.procs}-b{self.batch_size}"
+        dt = f"-{self.output_dtype}" if self.output_dtype else ""
+        return f"{self.kind}-{self.pipeline}{m}{dt}-{self.device}-k{self.procs}-b{self.batch_size}"
 
 
 def _toml_value(v) -> str:
@@ -74,6 +76,8 @@ def worker_config(case: Case, bootstrap: str, inputs: list[str], output: str, gr
            "device": case.device, "procs": case.procs, "metrics_port": 0, **case.extra}
     route = {"input": inputs, "pipeline": case.pipeline, "output": output, "format": "raw",
              "max_batch_size": case.batch_size, "max_delay_ms": 20.0}
+    if case.output_dtype:
+        route["output_dtype"] = case.output_dtype
     lines = [f"{k} = {_toml_value(v)}" for k, v in top.items()]
     lines += ["", "[[routes]]"] + [f"{k} = {_toml_value(v)}" for k, v in route.items()]
     if case.model:
@@ -163,14 +167,19 @@ def stop_consumers(procs, timeout_s: float = 30.0) -> None:
 
 
 async def run_case(bootstrap: str, data: list[bytes], case: Case, bulk: int = 600, paced: int = 150,
-                   timeout_s: float = 180.0) -> dict:
+                   timeout_s: float = 180.0, backlog: str | None = None) -> dict:
+    """One case. ``backlog``: a topic already holding exactly ``bulk`` records, shared by several
+    cases (each case is a new consumer group, so each reads it all); default: a new topic filled here."""
     tag = f"bench-{case.name}-{uuid.uuid4().hex[:6]}"
-    t_in, t_paced, t_out = f"{tag}-in", f"{tag}-paced", f"{tag}-out"
-    await kafka_io.create_topics(bootstrap, [t_in, t_paced, t_out], case.partitions)
-    await kafka_io.produce(bootstrap, t_in, data, bulk)
+    t_in, t_paced, t_out = backlog or f"{tag}-in", f"{tag}-paced", f"{tag}-out"
+    await kafka_io.create_topics(bootstrap, [t_paced, t_out] if backlog else [t_in, t_paced, t_out],
+                                 case.partitions)
+    if not backlog:
+        await kafka_io.produce(bootstrap, t_in, data, bulk)
     collector = kafka_io.Collector(bootstrap, t_out)
     await collector.start()
-    result = {"case": asdict(case), "name": case.name, "bulk": bulk, "paced": paced}
+    result = {"case": asdict(case), "name": case.name, "bulk": bulk, "paced": paced,
+              "topics": [t for t in (t_in, t_paced, t_out) if t != backlog]}
     if case.kind == "worker" and case.procs > 1 and importlib.util.find_spec("worker.supervisor") is None:
         result["mode"] = f"{case.procs} separate single-process workers (worker.supervisor missing)"
     with tempfile.TemporaryDirectory(prefix="dsw-bench-") as tmp:

@@ -120,12 +120,23 @@ class Collector:
         await self._consumer.stop()
 
 
-def throughput(rows, input_topic: str) -> dict:
+def throughput(rows, input_topic: str, trim: float = 0.1) -> dict:
+    """Images/s between the first and the last result; ``steady_images_per_s`` leaves out the
+    first and last ``trim`` of the results (start-up, group rebalances as processes join, the
+    tail); ``start_ms``/``end_ms`` bound the measured span (result record timestamps)."""
     ts = sorted(r[1] for r in rows if r[0] == input_topic)
     if len(ts) < 2 or ts[-1] == ts[0]:
         return {"results": len(ts), "images_per_s": None}
     span = (ts[-1] - ts[0]) / 1000.0
-    return {"results": len(ts), "seconds": round(span, 3), "images_per_s": round((len(ts) - 1) / span, 1)}
+    out = {"results": len(ts), "seconds": round(span, 3), "images_per_s": round((len(ts) - 1) / span, 1),
+           "start_ms": ts[0], "end_ms": ts[-1], "steady_images_per_s": None}
+    # results in (t_lo, t_hi] over t_hi - t_lo: results come in batches with one timestamp, and
+    # counting the batch at t_lo would credit its images without the time they took
+    lo, hi = int(len(ts) * trim), len(ts) - 1 - int(len(ts) * trim)
+    if hi - lo >= 10 and ts[hi] > ts[lo]:
+        n = sum(1 for t in ts if ts[lo] < t <= ts[hi])
+        out["steady_images_per_s"] = round(n / ((ts[hi] - ts[lo]) / 1000.0), 1)
+    return out
 
 
 def latency(rows, input_topic: str) -> dict:
