@@ -333,7 +333,13 @@ def test_server_stopped_mid_stream_nothing_lost_or_committed_meanwhile(
               f"{len(s0.results)}, worker CPU {cpu_share:.1%} of a core, RSS {rss0 / 2**20:.0f} MiB "
               f"({growth / 2**20:+.1f} MiB; samples {[round(x / 2**20, 1) for x in samples]})")
         assert cpu_share < 0.25, f"worker spins while the server is down: {cpu_share:.0%} CPU"
-        assert growth < 16 * 2**20, f"worker grew {growth / 2**20:.1f} MiB while the server was down"
+        # at the start of the outage the in-flight batches fill up to their bound (up to
+        # max_inflight_batches batches of 600 KB tensors, plus fetched records), then
+        # backpressure holds: bounded at once, flat afterwards
+        assert growth < 64 * 2**20, f"worker grew {growth / 2**20:.1f} MiB while the server was down"
+        later = samples[len(samples) // 2:]
+        assert max(later) - min(later) < 4 * 2**20, \
+            f"worker memory still moving in the second half of the outage: {samples}"
 
         t_up = time.monotonic()
         server.start()
