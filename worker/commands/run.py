@@ -45,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "broker's message.max.bytes and the fetch sizes at least this large")
     k.add_argument("--max-request-bytes", type=int, help="producer max_request_size (default 16 MiB)")
     k.add_argument("--max-partition-fetch-bytes", type=int, help="consumer per-partition fetch limit (default 16 MiB)")
-    k.add_argument("--fetch-max-bytes", type=int, help="consumer fetch limit per request (default 64 MiB)")
+    k.add_argument("--fetch-max-bytes", type=int, help="consumer fetch limit per request (default 16 MiB)")
     k.add_argument("--auto-offset-reset", choices=["earliest", "latest"], help="where a new group starts (default earliest)")
     k.add_argument("--commit-interval-ms", type=int, help="how often finished offsets are committed (default 1000)")
     k.add_argument("--compression", choices=["gzip", "snappy", "lz4", "zstd"], help="producer compression")
