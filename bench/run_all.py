@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu", choices=("cpu", "gpu"))
     ap.add_argument("--count", type=int, default=300, help="corpus files")
-    ap.add_argument("--bulk", type=int, default=600, help="backlog records per end-to-end case")
+    ap.add_argument("--bulk", type=int, default=2400,
+                    help="backlog records per end-to-end case (a few seconds of work: group joins must not dominate)")
     ap.add_argument("--paced", type=int, default=150, help="paced records per case (latency)")
     ap.add_argument("--batch-sizes", default="8,32,64")
     ap.add_argument("--procs", default="1,2", help="worker processes to compare")
@@ -137,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             broker.stop()
 
     a_best = doc["a_dali_alone"]["best"]["images_per_s"]
+    # the comparison: the same pipeline at the same batch size, alone vs end to end
+    a_by_b = {r["batch_size"]: r["images_per_s"] for r in doc["a_dali_alone"]["by_batch_size"]}
     b_main = next((r for r in doc["b_worker"] if r.get("name", "").endswith(f"k1-b{main_batch}")), None)
     c_main = next((r for r in doc["c_pillow_consumer"] if "-k1-" in r.get("name", "")), None)
     b_by_k = {r["case"]["procs"]: _ips(r) for r in doc["b_worker"]
@@ -147,7 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         "c_pillow_consumer_images_per_s": _ips(c_main),
         "c_pillow_alone_images_per_s": doc["c_pillow_alone"]["images_per_s"],
         "d_worker_model_images_per_s": _ips(doc["d_worker_model"]) if "skipped" not in doc["d_worker_model"] else None,
-        "ratio_b_over_a": _ratio(_ips(b_main), a_best),
+        "a_dali_alone_images_per_s": a_by_b.get(main_batch),
+        "ratio_b_over_a": _ratio(_ips(b_main), a_by_b.get(main_batch)),
+        "ratio_b_over_a_by_batch_size": {r["case"]["batch_size"]: _ratio(_ips(r), a_by_b.get(r["case"]["batch_size"]))
+                                         for r in doc["b_worker"] if "case" in r and r["case"]["procs"] == 1},
+        "ratio_b_best_over_a_best": _ratio(max((_ips(r) or 0) for r in doc["b_worker"]), a_best),
         "ratio_b_over_c": _ratio(_ips(b_main), _ips(c_main)),
         "worker_by_batch_size": {r["case"]["batch_size"]: _ips(r) for r in doc["b_worker"]
                                  if "case" in r and r["case"]["procs"] == 1},
