@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 
 from worker.config import WorkerConfig
+from worker.devices import visible_gpus
 from worker.procutil import die_with_parent
 
 log = logging.getLogger("worker.supervisor")
@@ -44,8 +45,6 @@ class Slot:
 
 class Supervisor:
     def __init__(self, cfg: WorkerConfig, argv: list[str]) -> None:
-        from worker.runtime import visible_gpus
-
         self.cfg = cfg
         self.argv = argv
         gpus = visible_gpus() if cfg.device == "gpu" else [None]
