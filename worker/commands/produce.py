@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import logging
 import os
 import sys
 import time
@@ -132,21 +131,9 @@ class Progress:
         self.stream.flush()
 
 
-class _QuietMissingTopic(logging.Filter):
-    """aiokafka logs an ERROR each time it looks up a topic the broker is about to auto-create;
-    a missing topic that stays missing is reported by the send itself."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "not found in cluster metadata" not in record.getMessage()
-
-
-def quiet_missing_topic_errors() -> None:
-    log = logging.getLogger("aiokafka.cluster")
-    if not any(isinstance(f, _QuietMissingTopic) for f in log.filters):
-        log.addFilter(_QuietMissingTopic())
-
-
 def main(args) -> int:
+    from worker.commands.kafka_clients import quiet_missing_topic_errors
+
     quiet_missing_topic_errors()
     try:
         files = collect_files(args.paths, args.ext or IMAGE_EXTENSIONS)

@@ -70,8 +70,11 @@ def overrides_from(args) -> dict:
 
 
 def main(args) -> int:
+    from worker.commands.kafka_clients import quiet_missing_topic_errors
     from worker.config import ConfigError, load_config
     from worker.runtime import run_worker
+
+    quiet_missing_topic_errors()  # output topics being auto-created on first use
 
     try:
         cfg = load_config(args.config, overrides=overrides_from(args))

@@ -158,7 +158,7 @@ async def _tail(args) -> int:
     from aiokafka import AIOKafkaConsumer
     from worker.commands.kafka_clients import start_or_explain
 
-    from worker.commands.produce import quiet_missing_topic_errors
+    from worker.commands.kafka_clients import quiet_missing_topic_errors
 
     quiet_missing_topic_errors()  # a topic that does not exist yet is simply quiet
 
