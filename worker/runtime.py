@@ -136,12 +136,19 @@ async def serve(cfg: WorkerConfig) -> int:
     if cfg.metrics_port and not metrics.multiprocess_dir():  # else the supervisor serves
         server = HealthServer(cfg.metrics_port, readiness=readiness).start()
         log.info("metrics and health on :%d (/metrics, /healthz, /readyz)", server.port)
+    # SIGTERM may come while pipelines load (seconds): note it now, honour it once they are loaded
+    loop = asyncio.get_running_loop()
+    early_stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, early_stop.set)
     try:
         lanes, models = build_lanes(cfg)
         readiness.pipelines_loaded(list(lanes))
         await start_model_clients(cfg, lanes, models, readiness)
+        if early_stop.is_set():
+            log.info("stopped while loading: nothing consumed, nothing to commit")
+            return 0
         worker = StreamWorker(cfg, lanes, metrics=metrics.StreamMetrics(), readiness=readiness)
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.request_stop)
         return await worker.run()

@@ -41,6 +41,8 @@ class Slot:
     restarts: int = 0
     started_at: float = 0.0
     next_start: float = 0.0
+    stop_code: int | None = None  # exit code after the stop was asked (None: no process then)
+    signalled: bool = False
 
 
 class Supervisor:
@@ -62,6 +64,7 @@ class Supervisor:
         env = dict(os.environ, DSW_PROCESS_COUNT=str(len(self.slots)))
         if slot.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = slot.gpu
+        slot.signalled = False
         slot.proc = subprocess.Popen(self.child_command(slot), env=env, stdin=subprocess.DEVNULL,
                                      preexec_fn=die_with_parent)
         slot.started_at = time.monotonic()
@@ -76,7 +79,7 @@ class Supervisor:
         slot.proc = None
         if self._stopping:
             log.info("slot %d: worker pid %d stopped (exit %d)", slot.index, pid, code)
-            slot.restarts = -1 if code == 0 else slot.restarts
+            slot.stop_code = code
             return
         # a child that ran a while before dying restarts at once; a crash loop backs off to 30 s
         ran = time.monotonic() - slot.started_at
@@ -87,12 +90,15 @@ class Supervisor:
                     "(its uncommitted messages go to the group's next owner)", slot.index, pid, code, ran, delay)
 
     def _stop(self, *_) -> None:
-        if not self._stopping:
-            log.info("stopping: each worker drains, publishes and commits")
+        # only a flag: the loop passes SIGTERM on, so a child started in the same instant is not
+        # missed (a handler running between Popen and the assignment of slot.proc would miss it)
         self._stopping = True
+
+    def _pass_stop_on(self) -> None:
         for slot in self.slots:
-            if slot.proc is not None and slot.proc.poll() is None:
+            if slot.proc is not None and not slot.signalled and slot.proc.poll() is None:
                 slot.proc.send_signal(signal.SIGTERM)
+                slot.signalled = True
 
     def run(self) -> int:
         from worker import metrics
@@ -110,7 +116,8 @@ class Supervisor:
         log.info("supervisor: %d worker processes (%s), %d DALI threads each", len(self.slots),
                  "CPU" if self.cfg.device == "cpu" else f"{self.cfg.procs} per GPU", self.threads)
         for slot in self.slots:
-            self._start(slot)
+            if not self._stopping:
+                self._start(slot)
         deadline = None
         try:
             while True:
@@ -120,6 +127,9 @@ class Supervisor:
                     if (slot.proc is None and not self._stopping and time.monotonic() >= slot.next_start):
                         self._start(slot)
                 if self._stopping:
+                    if deadline is None:
+                        log.info("stopping: each worker drains, publishes and commits")
+                    self._pass_stop_on()
                     deadline = deadline or time.monotonic() + self.cfg.drain_timeout_s + 15
                     if all(s.proc is None for s in self.slots):
                         break
@@ -132,5 +142,6 @@ class Supervisor:
         finally:
             if server is not None:
                 server.stop()
-        failed = [s.index for s in self.slots if s.restarts != -1]
+        # a slot in restart back-off when the stop came had nothing to drain
+        failed = [s.index for s in self.slots if s.stop_code not in (None, 0)]
         return 1 if failed else 0

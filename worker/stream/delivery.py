@@ -25,7 +25,8 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from aiokafka.errors import (InvalidTopicError, KafkaError, KafkaTimeoutError, MessageSizeTooLargeError,
+                             UnknownTopicOrPartitionError)
 from aiokafka.structs import TopicPartition as KafkaTP
 
 from worker.stream.offsets import OffsetTracker, TopicPartition
@@ -46,9 +47,11 @@ class OutRecord:
     headers: list[tuple[str, bytes]] = field(default_factory=list)
     kind: str = "result"  # "result" | "dead_letter"
     reason: str | None = None  # a dead letter's reason code
-    # builds a dead letter (topic, value, key, headers) when the result cannot be produced
-    # (e.g. larger than max_request_size); None for dead letters themselves
-    on_too_large: object = None
+    # builds a dead letter (topic, value, key, headers) from (reason, why) when the result cannot
+    # be written (too large for the producer or the broker; a reply_to topic that does not
+    # exist); None for dead letters themselves
+    on_unwritable: object = None
+    from_reply_to: bool = False  # the topic came from the message, not from the configuration
 
 
 @dataclass
@@ -108,31 +111,46 @@ class Delivery:
         self.dead_letters = 0
 
     async def _produce(self, records: list[OutRecord]) -> None:
-        futures = []
-        for r in records:
-            futures.append((r, await self._send(r)))
+        futures = [(r, await self._send(r)) for r in records]
         for r, fut in futures:
             try:
                 await fut
+            except MessageSizeTooLargeError as exc:  # the broker's limit, below the producer's
+                if r.on_unwritable is None:
+                    raise DeliveryError(self._lost(r, exc)) from exc
+                self._to_dead_letter(r, "result_too_large", f"the broker refused it: {exc}")
+                await (await self._send(r))
             except KafkaError as exc:
-                raise DeliveryError(f"could not write the {r.kind} for {r.source[0]}/{r.source[1]}@{r.offset} "
-                                    f"to {r.topic}: {exc!r}; nothing past it is committed") from exc
+                raise DeliveryError(self._lost(r, exc)) from exc
             self.delivered += 1
             if r.kind == "dead_letter":
                 self.dead_letters += 1
+
+    @staticmethod
+    def _lost(r: OutRecord, exc: BaseException) -> str:
+        return (f"could not write the {r.kind} for {r.source[0]}/{r.source[1]}@{r.offset} to {r.topic}: "
+                f"{exc!r}; nothing past it is committed")
+
+    def _to_dead_letter(self, r: OutRecord, reason: str, why: str) -> None:
+        topic, value, key, headers = r.on_unwritable(reason, why)
+        log.warning("result for %s/%s@%s not writable to %s (%s); sent a dead letter instead",
+                    r.source[0], r.source[1], r.offset, r.topic, why)
+        r.topic, r.value, r.key, r.headers = topic, value, key, headers
+        r.kind, r.reason, r.on_unwritable = "dead_letter", reason, None
 
     async def _send(self, r: OutRecord):
         try:
             return await self.producer.send(r.topic, r.value, key=r.key, headers=r.headers or None)
         except MessageSizeTooLargeError as exc:
-            if r.on_too_large is None:
+            if r.on_unwritable is None:
                 raise DeliveryError(f"dead letter for {r.source[0]}/{r.source[1]}@{r.offset} is too large "
                                     f"for the producer ({len(r.value)} bytes): raise max_request_size") from exc
-            topic, value, key, headers = r.on_too_large(str(exc))
-            r.topic, r.value, r.key, r.headers = topic, value, key, headers
-            r.kind, r.reason, r.on_too_large = "dead_letter", "result_too_large", None
-            log.warning("result for %s/%s@%s too large (%s); sent a dead letter instead",
-                        r.source[0], r.source[1], r.offset, exc)
+            self._to_dead_letter(r, "result_too_large", str(exc))
+            return await self._send(r)
+        except (UnknownTopicOrPartitionError, InvalidTopicError, KafkaTimeoutError) as exc:
+            if not (r.from_reply_to and r.on_unwritable is not None):
+                raise DeliveryError(self._lost(r, exc)) from exc  # our own topic: configuration
+            self._to_dead_letter(r, "invalid_envelope", f"its reply_to topic {r.topic!r} cannot be written: {exc!r}")
             return await self._send(r)
 
     @staticmethod

@@ -42,7 +42,19 @@ class OffsetTracker:
 
     # -- assignment ---------------------------------------------------------------------------
     def assign(self, tp: TopicPartition, committed: int | None = None) -> int:
-        """Start tracking ``tp`` (a new epoch); returns the epoch."""
+        """Track ``tp`` for a new assignment; returns its epoch.
+
+        aiokafka wakes ``getmany()`` with the new assignment *before* it calls
+        ``on_partitions_assigned``, so records of ``tp`` may already have begun (and created
+        the assignment's epoch) when this runs: then the epoch is kept and only the committed
+        position is recorded. Replacing it would orphan the work already begun, whose outcomes
+        would be dropped while later positions got committed past them (a loss). A new epoch
+        comes from ``revoke``, which every rebalance calls first."""
+        part = self._parts.get(tp)
+        if part is not None:
+            if committed is not None and (part.committed is None or committed > part.committed):
+                part.committed = committed
+            return part.epoch
         epoch = self._epochs.get(tp, 0) + 1
         self._epochs[tp] = epoch
         self._parts[tp] = _Partition(epoch=epoch, committed=committed)
@@ -65,13 +77,15 @@ class OffsetTracker:
         return list(self._parts)
 
     # -- work -------------------------------------------------------------------------------
-    def begin(self, tp: TopicPartition, offset: int) -> int:
-        """Record that ``offset`` was consumed and is now in flight; returns its epoch."""
-        part = self._parts.get(tp)
-        if part is None:
-            part = self._parts[tp] = _Partition(epoch=self.assign(tp))
+    def begin(self, tp: TopicPartition, offset: int) -> int | None:
+        """Record that ``offset`` was consumed and is now in flight; returns its epoch, or None
+        when that offset is in flight already (fetched again after a position reset: the record
+        must be skipped, its first copy will have the outcome)."""
+        if tp not in self._parts:
+            self.assign(tp)
+        part = self._parts[tp]
         if offset in part.in_flight:
-            raise ValueError(f"offset {offset} of {tp} is already in flight")
+            return None
         part.in_flight.add(offset)
         heapq.heappush(part.heap, offset)
         if part.next_position is None or offset + 1 > part.next_position:

@@ -48,7 +48,7 @@ def build_unit(items: list[Pending], outcomes: list[Outcome], cfg: WorkerConfig,
                                   worker=cfg.worker_id, labels=out.labels)
             records.append(OutRecord(p.reply_to or p.route.output, value, p.id.encode("utf-8"),
                                      p.tp, p.offset, p.epoch, kind="result",
-                                     on_too_large=_too_large(p, cfg)))
+                                     on_unwritable=_unwritable(p, cfg), from_reply_to=bool(p.reply_to)))
         else:
             error = f"message {p.id!r} ({p.tp[0]}/{p.tp[1]}/{p.offset}) in pipeline {p.pipeline!r}: {out.error}"
             value, headers = encode_dead_letter(original=p.value, key=p.key, reason=out.reason,
@@ -60,14 +60,17 @@ def build_unit(items: list[Pending], outcomes: list[Outcome], cfg: WorkerConfig,
     return Unit(records)
 
 
-def _too_large(p: Pending, cfg: WorkerConfig):
-    def make(why: str):
-        error = (f"message {p.id!r}: its result is larger than the producer's max_request_size "
-                 f"({cfg.max_request_bytes} bytes): {why}; cast outputs smaller (route "
-                 "output_dtype = float16/uint8) or raise max_request_bytes and the broker's "
-                 "message.max.bytes together")
-        value, headers = encode_dead_letter(original=p.value, key=p.key, reason="result_too_large",
-                                            error=error, source=(p.tp[0], p.tp[1], p.offset, p.timestamp_ms),
+def _unwritable(p: Pending, cfg: WorkerConfig):
+    """The dead letter for a result that cannot be written: (reason, why) -> record parts."""
+    def make(reason: str, why: str):
+        if reason == "result_too_large":
+            error = (f"message {p.id!r}: its result cannot be written ({why}); cast outputs smaller "
+                     "(route output_dtype = float16/uint8) or raise the producer's max_request_bytes "
+                     "and the broker's message.max.bytes together")
+        else:
+            error = f"message {p.id!r}: its result cannot be written: {why}; fix the envelope's reply_to"
+        value, headers = encode_dead_letter(original=p.value, key=p.key, reason=reason, error=error,
+                                            source=(p.tp[0], p.tp[1], p.offset, p.timestamp_ms),
                                             pipeline=p.pipeline, worker=cfg.worker_id, id=p.id,
                                             max_bytes=cfg.max_request_bytes)
         return cfg.dead_letter_for(p.route), value, p.key, headers

@@ -32,12 +32,31 @@ class PoisonGuard:
     def __init__(self, state_dir: str | os.PathLike, slot_name: str) -> None:
         self.dir = Path(state_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.slot_name = slot_name
+        self.slot_name = self._claim(slot_name)
+        self._warned = False
         self.suspects: dict[Key, int] = self._load()
         if self.suspects:
             log.warning("the previous worker of this slot crashed while DALI ran %d message(s): they "
                         "run alone now, and one that crashes it again is dead-lettered: %s",
                         len(self.suspects), sorted(self.suspects)[:8])
+
+    def _claim(self, slot_name: str) -> str:
+        """A journal name no other live process uses: two workers started apart on one host are
+        both slot 0. An exclusive lock marks the name taken; it dies with its holder, so a
+        restarted worker takes over its dead predecessor's journal."""
+        import fcntl
+
+        for i in range(256):
+            name = slot_name if i == 0 else f"{slot_name}.{i}"
+            fd = os.open(self.dir / f"{name}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self._lock_fd = fd  # held for the life of the process
+            return name
+        raise RuntimeError(f"more than 256 workers hold journals in {self.dir}")
 
     def _file(self, lane: str) -> Path:
         return self.dir / f"running-{self.slot_name}-{lane}.json"
@@ -64,11 +83,23 @@ class PoisonGuard:
     def entering(self, lane: str, keys: list[Key]) -> None:
         path = self._file(lane)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps([[t, p, o, self.suspects.get((t, p, o), 0)] for t, p, o in keys]))
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps([[t, p, o, self.suspects.get((t, p, o), 0)] for t, p, o in keys]))
+            os.replace(tmp, path)
+        except OSError as exc:  # best effort: the journal must never stop the worker
+            self._warn(exc)
 
     def left(self, lane: str) -> None:
-        self._file(lane).unlink(missing_ok=True)
+        try:
+            self._file(lane).unlink(missing_ok=True)
+        except OSError as exc:
+            self._warn(exc)
+
+    def _warn(self, exc: OSError) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("poison-message journal in %s not writable (%s): a message that crashes the "
+                        "worker will not be set aside", self.dir, exc)
 
     def settled(self, key: Key) -> None:
         """The message has its outcome: forget it."""

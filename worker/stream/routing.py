@@ -6,6 +6,7 @@ decodes and checks and does nothing more (no copies: inputs are views of the rec
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,9 @@ from worker.pipeline.media import describe_head, image_format
 from worker.stream.errors import MessageError
 from worker.stream.messages import check_inputs, decode_input
 from worker.stream.offsets import TopicPartition
+
+
+_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 
 @dataclass(slots=True)
@@ -81,6 +85,10 @@ class Router:
                     f"file (first bytes {describe_head(inputs[input_name])}); send JPEG, PNG, TIFF, "
                     "BMP, GIF, WebP, JPEG 2000 or PNM bytes", id=msg.id, pipeline=name)
         reply_to = msg.reply_to if route.allow_reply_to else None
+        if reply_to is not None and not _TOPIC.fullmatch(reply_to):
+            raise MessageError("invalid_envelope",
+                               f"message {msg.id!r}: reply_to {reply_to[:80]!r} is not a Kafka topic name "
+                               "(1-249 of A-Z a-z 0-9 . _ -)", id=msg.id, pipeline=name)
         return Pending(tp=(record.topic, record.partition), offset=record.offset, epoch=epoch,
                        key=record.key, value=record.value, timestamp_ms=record.timestamp,
                        id=msg.id, pipeline=name, route=route, inputs=inputs, meta=msg.meta or {},

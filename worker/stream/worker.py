@@ -34,6 +34,9 @@ from worker.stream.routing import Pending, Router, ServedPipeline
 
 log = logging.getLogger("worker")
 
+# dead letters being written hold their original values: past this many, fetching pauses
+MAX_PENDING_DEAD_LETTERS = 256
+
 
 @dataclass
 class Lane:
@@ -62,6 +65,8 @@ class StreamWorker:
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._inflight_batches = 0
+        self._dead_letters_pending = 0  # each holds its original value (up to max_message_bytes)
+        self._stop_waiter: asyncio.Future | None = None
         self._paused = False
         self.fatal: BaseException | None = None
         self.assigned: set = set()
@@ -101,7 +106,10 @@ class StreamWorker:
             try:
                 await self._fetch_loop()
             finally:
-                committer.cancel()
+                # a cancel inside commit_transaction would leave the transaction committing in
+                # the background and its units buffered: let the loop see the stop and finish
+                self._stop.set()
+                await committer
             if self.fatal is None:
                 await self._drain()
         finally:
@@ -118,17 +126,16 @@ class StreamWorker:
         """SIGTERM: stop fetching, run what is batched, wait for in-flight work, commit."""
         for batch in self.batcher.drain():
             self._submit(batch)
-        try:
-            await asyncio.wait_for(self._wait_tasks(), self.cfg.drain_timeout_s)
-        except asyncio.TimeoutError:
-            log.warning("drain: %d tasks unfinished after %.0f s; their inputs stay uncommitted",
-                        len(self._tasks), self.cfg.drain_timeout_s)
+        deadline = asyncio.get_running_loop().time() + self.cfg.drain_timeout_s
+        while self._tasks and self.fatal is None:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                log.warning("drain: %d tasks unfinished after %.0f s; their inputs stay uncommitted",
+                            len(self._tasks), self.cfg.drain_timeout_s)
+                break
+            await asyncio.wait(list(self._tasks), timeout=left)
         if self.fatal is None:
             await self.delivery.flush()
-
-    async def _wait_tasks(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _close(self) -> None:
         if self.consumer is not None:
@@ -142,10 +149,16 @@ class StreamWorker:
     # -- the loops ----------------------------------------------------------------------------
     async def _fetch_loop(self) -> None:
         loop = asyncio.get_running_loop()
+        self._stop_waiter = asyncio.ensure_future(self._stop.wait())
         while not self._stop.is_set():
             deadline = self.batcher.next_deadline()
             timeout_ms = 100 if deadline is None else max(0, min(100, int((deadline - loop.time()) * 1000)))
-            data = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=512)
+            fetch = asyncio.ensure_future(self.consumer.getmany(timeout_ms=timeout_ms, max_records=512))
+            await asyncio.wait({fetch, self._stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if not fetch.done():  # stopping while getmany waits (e.g. for a rebalance to end)
+                fetch.cancel()
+                break
+            data = fetch.result()
             now = loop.time()
             for tp, records in data.items():
                 for record in records:
@@ -155,8 +168,12 @@ class StreamWorker:
             self._backpressure()
 
     async def _commit_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.cfg.commit_interval_ms / 1000.0)
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.cfg.commit_interval_ms / 1000.0)
+                return  # stopping: the drain commits
+            except asyncio.TimeoutError:
+                pass
             try:
                 await self.delivery.commit()
             except Exception as exc:  # a failed transaction: nothing is committed, stop
@@ -172,6 +189,8 @@ class StreamWorker:
     def _on_record(self, record, now: float) -> None:
         tp = (record.topic, record.partition)
         epoch = self.tracker.begin(tp, record.offset)
+        if epoch is None:  # fetched again (a position reset) while its first copy is in flight
+            return
         if self.metrics:
             self.metrics.message_in(record.topic)
         try:
@@ -208,7 +227,13 @@ class StreamWorker:
             self.metrics.dead_letter(err.reason)
         out = OutRecord(self.cfg.dead_letter_for(route), value, record.key, (record.topic, record.partition),
                         record.offset, epoch, headers, kind="dead_letter", reason=err.reason)
-        self._spawn(self.delivery.deliver(Unit([out])))
+        self._dead_letters_pending += 1
+        task = self._spawn(self.delivery.deliver(Unit([out])))
+        task.add_done_callback(self._dead_letter_done)
+
+    def _dead_letter_done(self, _task) -> None:
+        self._dead_letters_pending -= 1
+        self._backpressure()
 
     # -- batches ------------------------------------------------------------------------------
     def _submit(self, batch: Batch[Pending]) -> None:
@@ -278,7 +303,9 @@ class StreamWorker:
     def _backpressure(self) -> None:
         if self.consumer is None:
             return
-        full = self._inflight_batches >= self.cfg.max_inflight_batches
+        held = len(self.delivery.buffered) if isinstance(self.delivery, ExactlyOnce) else 0
+        full = (self._inflight_batches + held >= self.cfg.max_inflight_batches
+                or self._dead_letters_pending >= MAX_PENDING_DEAD_LETTERS)
         if full and not self._paused:
             self.consumer.pause(*self.consumer.assignment())
             self._paused = True
@@ -304,6 +331,10 @@ class StreamWorker:
     def _fail(self, exc: BaseException) -> None:
         if self.fatal is None:
             self.fatal = exc
+            if "Fenced" in type(exc).__name__:
+                log.error("another live process uses this worker's transactional id %s (the same host "
+                          "and slot?): give each worker its own transactional_id_prefix or run them "
+                          "under one supervisor (--procs)", self.cfg.transactional_id)
             log.error("fatal: %s", exc, exc_info=not isinstance(exc, DeliveryError))
         self._stop.set()
 
@@ -312,36 +343,47 @@ class StreamWorker:
         tps = {(tp.topic, tp.partition) for tp in revoked}
         if not tps:
             return
-        dropped = self.batcher.discard(lambda p: p.tp in tps)
-        # give batches already running a bounded moment to finish, so that their outcomes are
-        # committed rather than redone by the next owner (never more than a fraction of the
-        # poll interval: the group waits for us)
-        if self._tasks and self.fatal is None:
-            await asyncio.wait(list(self._tasks), timeout=min(5.0, self.cfg.max_poll_interval_ms / 10000))
-        if self.fatal is None and self.delivery is not None:
-            await self.delivery.on_revoke(tps)
-        for tp in tps:
-            self.tracker.revoke(tp)
-        self.assigned -= tps
-        if self.readiness is not None:
-            self.readiness.group_left()
-        log.info("revoked %s (%d batched samples dropped for the next owner)", sorted(tps), len(dropped))
+        try:
+            dropped = self.batcher.discard(lambda p: p.tp in tps)
+            # give batches already running a bounded moment to finish, so that their outcomes
+            # are committed rather than redone by the next owner (never more than a fraction of
+            # the poll interval: the group waits for us)
+            if self._tasks and self.fatal is None:
+                await asyncio.wait(list(self._tasks), timeout=min(5.0, self.cfg.max_poll_interval_ms / 10000))
+            if self.fatal is None and self.delivery is not None:
+                await self.delivery.on_revoke(tps)
+            log.info("revoked %s (%d batched samples dropped for the next owner)", sorted(tps), len(dropped))
+        except Exception as exc:  # aiokafka would only log it and go on with stale state
+            self._fail(exc)
+        finally:
+            for tp in tps:
+                self.tracker.revoke(tp)
+            self.assigned -= tps
+            if self.readiness is not None:
+                self.readiness.group_left()
 
     async def on_assigned(self, assigned) -> None:
-        for tp in assigned:
-            committed = await self.consumer.committed(tp)
-            key = (tp.topic, tp.partition)
-            self.tracker.assign(key, committed)
-            if isinstance(self.delivery, ExactlyOnce):
-                self.delivery.assigned(key, committed)
-            self.assigned.add(key)
+        keys = [(tp.topic, tp.partition) for tp in assigned]
+        # before any await: records of these partitions may be fetched while we wait below
+        for key in keys:
+            self.tracker.assign(key)
+        try:
+            for tp, key in zip(assigned, keys):
+                committed = await self.consumer.committed(tp)
+                self.tracker.assign(key, committed)  # same epoch, now with its committed position
+                if isinstance(self.delivery, ExactlyOnce):
+                    self.delivery.assigned(key, committed)
+                self.assigned.add(key)
+        except Exception as exc:
+            self._fail(exc)
+            return
         self._paused = False  # a new assignment starts unpaused
         self._backpressure()
         if self.metrics:
             self.metrics.set_assigned(self.consumer.assignment())
         if self.readiness is not None:
             self.readiness.group_joined(len(self.consumer.assignment()))
-        log.info("assigned %s", sorted((tp.topic, tp.partition) for tp in assigned))
+        log.info("assigned %s", sorted(keys))
 
 
 class _Listener(ConsumerRebalanceListener):
