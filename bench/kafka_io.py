@@ -16,21 +16,8 @@ import time
 import msgpack
 
 from bench import common
-
-BIG = 16 * 1024 * 1024
-
-
-async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1,
-                                            topic_configs={"max.message.bytes": str(BIG)})
-                                   for n in names])
-    finally:
-        await admin.close()
+from worker.devkafka import MAX_MESSAGE_BYTES as BIG
+from worker.devkafka import create_topics  # noqa: F401  (shared with the tests)
 
 
 async def produce(bootstrap: str, topic: str, data: list[bytes], count: int,

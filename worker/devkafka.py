@@ -315,3 +315,19 @@ def serve_forever(port: int = 9092, heap: str = "1g") -> int:
             print(f"broker exited with {code}:\n{broker.log_tail()}", file=sys.stderr)
         broker.stop()
     return 1 if code else 0
+
+
+async def create_topics(bootstrap: str, names: list[str], partitions: int = 1,
+                        max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
+    """Create topics on a development broker (replication 1) that carry messages up to
+    ``max_message_bytes``: for tests, benchmarks and trying things out."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1,
+                                            topic_configs={"max.message.bytes": str(max_message_bytes)})
+                                   for n in names])
+    finally:
+        await admin.close()
