@@ -101,6 +101,19 @@ async def collect(bootstrap: str, results_topic: str, dead_topic: str, *, expect
     return out
 
 
+def wait_for_outcomes(bootstrap: str, results_topic: str, dead_topic: str, ids: set[str], at_least: int,
+                      timeout: float = 120) -> Outputs:
+    """Block until at least ``at_least`` of ``ids`` have an outcome (a point mid-stream to kill
+    or stop a worker at); returns what was seen."""
+    deadline = time.monotonic() + timeout
+    seen = Outputs()
+    while time.monotonic() < deadline:
+        seen = asyncio.run(collect(bootstrap, results_topic, dead_topic, expect_ids=ids, timeout=1.0))
+        if len(seen.ids) >= at_least:
+            break
+    return seen
+
+
 async def committed_positions(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int | None]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await consumer.start()

@@ -12,7 +12,8 @@ import uuid
 import pytest
 
 from tests.integration.test_stream_worker import PARTS, _args, _items
-from tests.worker_harness import WorkerProcess, collect, committed_positions, produce, setup_topics
+from tests.worker_harness import (WorkerProcess, collect, committed_positions, produce, setup_topics,
+                                  wait_for_outcomes)
 
 
 def _child_pids(log: str) -> dict[int, int]:
@@ -34,11 +35,7 @@ def test_k_processes_survive_sigkill_of_one(kafka_bootstrap, tmp_path, delivery)
     env = {"DSW_SESSION_TIMEOUT_MS": "6000"}
     with WorkerProcess(kafka_bootstrap, args, tmp_path / "sup.log", env=env) as sup:
         sup.wait_for_log("slot 1: started worker pid")
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            seen = asyncio.run(collect(kafka_bootstrap, tout, tdlq, expect_ids=ids, timeout=1.0))
-            if len(seen.ids) >= 250:
-                break
+        wait_for_outcomes(kafka_bootstrap, tout, tdlq, ids, at_least=250)
         victim = _child_pids(sup.log())[0]
         os.kill(victim, signal.SIGKILL)
         sup.wait_for_log("restarting in", timeout=30)

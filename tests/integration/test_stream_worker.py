@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.worker_harness import (WorkerProcess, collect, committed_positions, corrupt_jpeg, produce,
-                                  setup_topics, small_jpegs)
+                                  setup_topics, small_jpegs, wait_for_outcomes)
 
 PARTS = 4
 
@@ -68,11 +68,7 @@ def test_kill9_then_restart_loses_nothing(kafka_bootstrap, tmp_path, delivery):
     fast = {"DSW_SESSION_TIMEOUT_MS": "6000"}  # the dead member's partitions move after 6 s, not 30
     with WorkerProcess(kafka_bootstrap, args, tmp_path / "w1.log", env=fast) as w1:
         # let it get well into the stream, then kill it without warning
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            seen = asyncio.run(collect(kafka_bootstrap, tout, tdlq, expect_ids=ids, timeout=1.0))
-            if len(seen.ids) >= 300:
-                break
+        seen = wait_for_outcomes(kafka_bootstrap, tout, tdlq, ids, at_least=300)
         assert len(seen.ids) >= 300, w1.log()[-3000:]
         w1.kill9()
     with WorkerProcess(kafka_bootstrap, args, tmp_path / "w2.log", env=fast) as w2:
@@ -97,11 +93,7 @@ def test_two_workers_share_partitions_and_one_leaves(kafka_bootstrap, tmp_path):
             WorkerProcess(kafka_bootstrap, args, tmp_path / "b.log") as b:
         a.wait_for_log("assigned"), b.wait_for_log("assigned")
         asyncio.run(produce(kafka_bootstrap, tin, items, partitions=PARTS))
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            seen = asyncio.run(collect(kafka_bootstrap, tout, tdlq, expect_ids=ids, timeout=1.0))
-            if len(seen.ids) >= 200:
-                break
+        wait_for_outcomes(kafka_bootstrap, tout, tdlq, ids, at_least=200)
         assert b.terminate() == 0, b.log()[-3000:]  # leaves mid-stream: drains, commits, exits
         out = asyncio.run(collect(kafka_bootstrap, tout, tdlq, expect_ids=ids, timeout=240, settle=1.0))
         assert a.terminate() == 0
