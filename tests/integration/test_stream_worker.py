@@ -3,7 +3,6 @@ nothing is lost when a worker is killed or leaves its group."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 
 import msgpack
