@@ -35,10 +35,8 @@ def run_worker(cfg: WorkerConfig, argv: list[str]) -> int:
 
 
 def dali_threads(cfg: WorkerConfig) -> int:
-    if cfg.num_threads:
-        return cfg.num_threads
-    procs = int(os.environ.get("DSW_PROCESS_COUNT", "1"))
-    return max(1, (os.cpu_count() or 2) // procs)
+    """All cores for a lone process; the supervisor divides them and passes --num-threads."""
+    return cfg.num_threads or os.cpu_count() or 2
 
 
 def build_lanes(cfg: WorkerConfig) -> tuple[dict, dict]:

@@ -61,7 +61,7 @@ class Supervisor:
                 "--worker-id", f"{self.cfg.worker_id.rsplit('-', 1)[0]}-w{slot.index}"]
 
     def _start(self, slot: Slot) -> None:
-        env = dict(os.environ, DSW_PROCESS_COUNT=str(len(self.slots)))
+        env = dict(os.environ)
         if slot.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = slot.gpu
         slot.signalled = False

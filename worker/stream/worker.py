@@ -69,8 +69,6 @@ class StreamWorker:
         self._stop_waiter: asyncio.Future | None = None
         self._paused = False
         self.fatal: BaseException | None = None
-        self.assigned: set = set()
-        self.started = asyncio.Event()
         # results are encoded here so that a lane's thread goes straight on to its next batch
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="encode")
         self.poison = PoisonGuard(cfg.state_dir, f"slot{cfg.slot}")
@@ -101,7 +99,6 @@ class StreamWorker:
             log.info("worker %s consuming %s in group %s (%s), pipelines %s",
                      self.cfg.worker_id, ", ".join(self.cfg.input_topics), self.cfg.group_id,
                      self.cfg.delivery, ", ".join(self.lanes))
-            self.started.set()
             committer = asyncio.create_task(self._commit_loop())
             try:
                 await self._fetch_loop()
@@ -358,7 +355,6 @@ class StreamWorker:
         finally:
             for tp in tps:
                 self.tracker.revoke(tp)
-            self.assigned -= tps
             if self.readiness is not None:
                 self.readiness.group_left()
 
@@ -373,7 +369,6 @@ class StreamWorker:
                 self.tracker.assign(key, committed)  # same epoch, now with its committed position
                 if isinstance(self.delivery, ExactlyOnce):
                     self.delivery.assigned(key, committed)
-                self.assigned.add(key)
         except Exception as exc:
             self._fail(exc)
             return
