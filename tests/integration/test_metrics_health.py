@@ -7,11 +7,10 @@ import subprocess
 import sys
 import textwrap
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
+from tests.http_helpers import get
 from tests.kafka_helpers import create_topics, run
 from worker import metrics
 
@@ -36,13 +35,6 @@ CHILD = textwrap.dedent("""
             break
 """)
 
-
-def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def sample(body: str, prefix: str) -> float | None:

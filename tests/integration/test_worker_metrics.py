@@ -5,23 +5,18 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
 
+from tests.http_helpers import get
 from tests.integration.test_stream_worker import PARTS, _args, _items
 from tests.worker_harness import WorkerProcess, collect, produce, setup_topics
 from worker.devkafka import free_port
 
 
 def _get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+    return get(f"http://127.0.0.1:{port}{path}", timeout=5)
 
 
 def _value(text: str, name: str, **labels) -> float:

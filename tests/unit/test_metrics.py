@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.error
-import urllib.request
 
 import pytest
 from prometheus_client import REGISTRY
 
+from tests.http_helpers import get
 from worker import metrics
 from worker.health import HealthServer, Readiness, ReadinessView
 
@@ -20,13 +19,6 @@ pytestmark = pytest.mark.skipif(bool(metrics.multiprocess_dir()),
 def value(name, **labels):
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
-
-def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def test_counters_and_histograms_move():
