@@ -136,7 +136,7 @@ def message_out(topic: str, n: int = 1) -> None:
 def dead_letter(reason: str, n: int = 1) -> None:
     """``reason``: a short fixed vocabulary (``decode``, ``too_large``, ``schema``, ``model``...),
     never an exception text: every distinct value is a new time series."""
-    _metrics().dead_letters.labels(reason).inc(n)
+    _metrics().dead_letters.labels(str(reason)).inc(n)
 
 
 def observe_batch(pipeline: str, size: int, seconds: float) -> None:

@@ -40,12 +40,13 @@ from worker.inference.errors import (
 )
 from worker.inference.retry import Backoff, RetryBudget, call_with_retry
 from worker.inference.transport import Transport
+from worker.reasons import Reason
 
 log = logging.getLogger("worker.inference")
 
-MODEL_UNAVAILABLE = "model_unavailable"
-MODEL_ERROR = "model_error"
-MODEL_INPUT_MISMATCH = "model_input_mismatch"
+MODEL_UNAVAILABLE = Reason.MODEL_UNAVAILABLE
+MODEL_ERROR = Reason.MODEL_ERROR
+MODEL_INPUT_MISMATCH = Reason.MODEL_INPUT_MISMATCH
 
 
 @dataclass
@@ -53,7 +54,7 @@ class InferOutcome:
     ok: bool
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     labels: list[dict] | None = None  # top-k, best first: {"index", "score", "label"}
-    reason: str | None = None  # model_unavailable | model_error | model_input_mismatch
+    reason: Reason | None = None  # MODEL_UNAVAILABLE | MODEL_ERROR | MODEL_INPUT_MISMATCH
     error: str | None = None  # for the dead letter: what the server or the check said
 
 

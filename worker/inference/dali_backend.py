@@ -23,6 +23,7 @@ from worker.inference.client import InferOutcome, ModelClient
 from worker.inference.config import ModelRoute
 from worker.inference.errors import InferenceConfigError, ModelFitError
 from worker.inference.fit import FitPlan
+from worker.reasons import Reason
 
 _HINT = ("Triton's DALI backend takes encoded data as UINT8 inputs with dims [-1] "
          "(one external_source per input); TYPE_STRING/BYTES inputs are not supported by it")
@@ -72,7 +73,7 @@ class DaliBackendClient:
         answers = await self.client.infer([arrays[k] for k in good]) if good else []
         out: list[InferOutcome | None] = [None] * len(samples)
         for k, error in bad.items():
-            out[k] = InferOutcome(False, reason="model_input_mismatch",
+            out[k] = InferOutcome(False, reason=Reason.MODEL_INPUT_MISMATCH,
                                   error=f"{self.route.model_ref}: {error}")
         for k, a in zip(good, answers):
             out[k] = a

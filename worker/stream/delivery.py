@@ -26,12 +26,16 @@ import logging
 from dataclasses import dataclass, field
 
 from aiokafka.errors import (InvalidTopicError, KafkaError, KafkaTimeoutError, MessageSizeTooLargeError,
-                             UnknownTopicOrPartitionError)
+                             TopicAuthorizationFailedError, UnknownTopicOrPartitionError)
 from aiokafka.structs import TopicPartition as KafkaTP
 
+from worker.reasons import Reason
 from worker.stream.offsets import OffsetTracker, TopicPartition
 
 log = logging.getLogger(__name__)
+
+# what the broker answers to a write into a topic the worker must not or cannot write
+_REPLY_TO_ERRORS = (InvalidTopicError, TopicAuthorizationFailedError, UnknownTopicOrPartitionError)
 
 
 @dataclass
@@ -47,9 +51,10 @@ class OutRecord:
     headers: list[tuple[str, bytes]] = field(default_factory=list)
     kind: str = "result"  # "result" | "dead_letter"
     reason: str | None = None  # a dead letter's reason code
-    # builds a dead letter (topic, value, key, headers) from (reason, why) when the result cannot
-    # be written (too large for the producer or the broker; a reply_to topic that does not
-    # exist); None for dead letters themselves
+    # (reason, why) -> the OutRecord to write instead when this one cannot be written: a result
+    # too large for the producer or the broker, or whose reply_to topic cannot be written, becomes
+    # a dead letter; a dead letter the broker still refuses becomes one without the original
+    # value. None: nothing smaller to fall back to (then the worker stops without committing)
     on_unwritable: object = None
     from_reply_to: bool = False  # the topic came from the message, not from the configuration
 
@@ -109,6 +114,9 @@ class Delivery:
         self.tracker = tracker
         self.delivered = 0
         self.dead_letters = 0
+        # called with each record once the broker has it, as what it finally is (a result that
+        # became a dead letter at send time counts as a dead letter): metrics
+        self.on_written = None
 
     async def _produce(self, records: list[OutRecord]) -> None:
         futures = [(r, await self._send(r)) for r in records]
@@ -118,39 +126,53 @@ class Delivery:
             except MessageSizeTooLargeError as exc:  # the broker's limit, below the producer's
                 if r.on_unwritable is None:
                     raise DeliveryError(self._lost(r, exc)) from exc
-                self._to_dead_letter(r, "result_too_large", f"the broker refused it: {exc}")
+                self._replace(r, Reason.RESULT_TOO_LARGE, f"the broker refused it: {exc}")
+                await (await self._send(r))
+            except _REPLY_TO_ERRORS as exc:
+                # a topic named by the message itself, refused by the broker (internal, denied,
+                # invalid): the message's fault, so its dead letter, never a stop. Inside a
+                # transaction a failed send dooms the transaction: stop, and the restart finds
+                # the message refused by routing or writes its dead letter the same way
+                if not (r.from_reply_to and r.on_unwritable is not None and not self.exactly_once):
+                    raise DeliveryError(self._lost(r, exc)) from exc
+                self._replace(r, Reason.REPLY_TO_REFUSED, f"the broker refused its reply_to topic "
+                              f"{r.topic!r}: {exc!r}")
                 await (await self._send(r))
             except KafkaError as exc:
                 raise DeliveryError(self._lost(r, exc)) from exc
             self.delivered += 1
             if r.kind == "dead_letter":
                 self.dead_letters += 1
+            if self.on_written is not None:
+                self.on_written(r)
 
     @staticmethod
     def _lost(r: OutRecord, exc: BaseException) -> str:
         return (f"could not write the {r.kind} for {r.source[0]}/{r.source[1]}@{r.offset} to {r.topic}: "
                 f"{exc!r}; nothing past it is committed")
 
-    def _to_dead_letter(self, r: OutRecord, reason: str, why: str) -> None:
-        topic, value, key, headers = r.on_unwritable(reason, why)
-        log.warning("result for %s/%s@%s not writable to %s (%s); sent a dead letter instead",
-                    r.source[0], r.source[1], r.offset, r.topic, why)
-        r.topic, r.value, r.key, r.headers = topic, value, key, headers
-        r.kind, r.reason, r.on_unwritable = "dead_letter", reason, None
+    def _replace(self, r: OutRecord, reason: Reason, why: str) -> None:
+        """Write ``r.on_unwritable(reason, why)`` in ``r``'s place (same input, same epoch)."""
+        new = r.on_unwritable(reason, why)
+        log.warning("%s for %s/%s@%s not writable to %s (%s); writing %s instead", r.kind,
+                    r.source[0], r.source[1], r.offset, r.topic, why,
+                    "a dead letter" if r.kind == "result" else "it without the original value")
+        r.topic, r.value, r.key, r.headers = new.topic, new.value, new.key, new.headers
+        r.kind, r.reason, r.on_unwritable, r.from_reply_to = new.kind, new.reason, new.on_unwritable, False
 
     async def _send(self, r: OutRecord):
         try:
             return await self.producer.send(r.topic, r.value, key=r.key, headers=r.headers or None)
         except MessageSizeTooLargeError as exc:
             if r.on_unwritable is None:
-                raise DeliveryError(f"dead letter for {r.source[0]}/{r.source[1]}@{r.offset} is too large "
+                raise DeliveryError(f"{r.kind} for {r.source[0]}/{r.source[1]}@{r.offset} is too large "
                                     f"for the producer ({len(r.value)} bytes): raise max_request_size") from exc
-            self._to_dead_letter(r, "result_too_large", str(exc))
+            self._replace(r, Reason.RESULT_TOO_LARGE, str(exc))
             return await self._send(r)
         except (UnknownTopicOrPartitionError, InvalidTopicError, KafkaTimeoutError) as exc:
             if not (r.from_reply_to and r.on_unwritable is not None):
                 raise DeliveryError(self._lost(r, exc)) from exc  # our own topic: configuration
-            self._to_dead_letter(r, "invalid_envelope", f"its reply_to topic {r.topic!r} cannot be written: {exc!r}")
+            self._replace(r, Reason.REPLY_TO_REFUSED, f"its reply_to topic {r.topic!r} cannot be written: {exc!r}")
             return await self._send(r)
 
     @staticmethod

@@ -1,26 +1,11 @@
-"""Why a message could not be processed: the closed list of dead-letter reason codes, and the
-exception that carries one. Every code here is documented in ``schemas/README.md``; a dead
-letter never carries a code that is not in :data:`REASONS`."""
+"""The exception that carries a message to the dead-letter topic, with its reason (one of
+:class:`worker.reasons.Reason`, the single list of codes)."""
 from __future__ import annotations
 
-# code -> what it means (and, implicitly, whose fault it is). Keep in sync with schemas/README.md.
-REASONS: dict[str, str] = {
-    "malformed_msgpack": "the value starts like a msgpack map but does not decode",
-    "unsupported_version": "the message's major version is one this worker does not read",
-    "invalid_envelope": "the value decodes but is not a valid envelope (missing or mistyped field)",
-    "empty_value": "the record has no value (a tombstone) or an empty one",
-    "unknown_pipeline": "the envelope names a pipeline the worker does not serve",
-    "unknown_input": "an input the pipeline does not have (or raw mode for a multi-input pipeline)",
-    "missing_input": "the pipeline needs an input the message does not carry",
-    "wrong_dtype": "an input's dtype differs from the pipeline input's dtype",
-    "wrong_shape": "an input's number of dimensions differs from the pipeline input's",
-    "oversized": "the value is larger than the worker's max message size",
-    "decode_error": "DALI failed on this sample (corrupt or unsupported media)",
-    "pipeline_error": "the DALI pipeline failed for another reason",
-    "model_error": "the model server rejected or failed the request",
-    "model_unavailable": "the model server could not be reached or the model is not ready",
-    "result_too_large": "the encoded result is larger than the producer's max request size",
-}
+from worker.reasons import MEANING, Reason
+
+# the codes, as plain strings (documentation, schemas and older callers)
+REASONS: dict[str, str] = {r.value: text for r, text in MEANING.items()}
 
 
 class MessageError(Exception):
@@ -31,14 +16,12 @@ class MessageError(Exception):
     point of failure, so that the dead letter can carry them.
     """
 
-    def __init__(self, reason: str, message: str, *, id: str | None = None,
+    def __init__(self, reason: "str | Reason", message: str, *, id: str | None = None,
                  pipeline: str | None = None):
-        if reason not in REASONS:
-            raise ValueError(f"unknown dead-letter reason {reason!r}; known: {', '.join(REASONS)}")
+        self.reason = Reason.of(reason)
         super().__init__(message)
-        self.reason = reason
         self.id = id
         self.pipeline = pipeline
 
     def __repr__(self) -> str:
-        return f"MessageError({self.reason!r}, {str(self)!r})"
+        return f"MessageError({self.reason.value!r}, {str(self)!r})"

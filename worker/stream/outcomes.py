@@ -10,9 +10,11 @@ from typing import Any
 import numpy as np
 
 from worker.config import WorkerConfig
+from worker.reasons import Reason
 from worker.stream.delivery import OutRecord, Unit
 from worker.stream.messages import encode_dead_letter, encode_result
-from worker.stream.routing import Pending
+from worker.stream.results import dead_letter_key
+from worker.stream.routing import Pending, clip
 
 
 @dataclass
@@ -22,7 +24,7 @@ class Outcome:
     ok: bool
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     labels: dict[str, list] | None = None
-    reason: str | None = None
+    reason: Reason | None = None
     error: str | None = None
 
 
@@ -31,7 +33,8 @@ def from_pipeline(result) -> Outcome:
     the bisection has already told it apart from its batch)."""
     if result.ok:
         return Outcome(True, outputs=result.outputs)
-    return Outcome(False, reason=getattr(result, "reason", None) or "decode_error", error=result.error)
+    return Outcome(False, reason=Reason.of(getattr(result, "reason", None) or Reason.DECODE_ERROR),
+                   error=result.error)
 
 
 def build_unit(items: list[Pending], outcomes: list[Outcome], cfg: WorkerConfig,
@@ -50,28 +53,45 @@ def build_unit(items: list[Pending], outcomes: list[Outcome], cfg: WorkerConfig,
                                      p.tp, p.offset, p.epoch, kind="result",
                                      on_unwritable=_unwritable(p, cfg), from_reply_to=bool(p.reply_to)))
         else:
-            error = f"message {p.id!r} ({p.tp[0]}/{p.tp[1]}/{p.offset}) in pipeline {p.pipeline!r}: {out.error}"
-            value, headers = encode_dead_letter(original=p.value, key=p.key, reason=out.reason,
-                                                error=error, source=source, pipeline=p.pipeline,
-                                                worker=cfg.worker_id, id=p.id,
-                                                max_bytes=cfg.max_request_bytes)
-            records.append(OutRecord(cfg.dead_letter_for(p.route), value, p.key, p.tp, p.offset,
-                                     p.epoch, headers, kind="dead_letter", reason=out.reason))
+            error = f"message {clip(p.id)} ({p.tp[0]}/{p.tp[1]}/{p.offset}) in pipeline {p.pipeline!r}: {out.error}"
+            records.append(dead_letter_record(
+                cfg, cfg.dead_letter_for(p.route), reason=out.reason, error=error, original=p.value,
+                key=p.key, source=source, epoch=p.epoch, id=p.id, pipeline=p.pipeline))
     return Unit(records)
 
 
+def dead_letter_record(cfg: WorkerConfig, topic: str, *, reason, error: str, original: bytes | None,
+                       key: bytes | None, source: tuple, epoch: int, id: str | None,
+                       pipeline: str | None) -> OutRecord:
+    """The record of one dead letter (every dead letter the worker writes is made here).
+
+    Its fallback, should the broker still refuse it as too large (a topic whose
+    max.message.bytes is below the producer's limit), is the same dead letter without the
+    original value, which then carries only its coordinates: a dead letter is always writable."""
+    def encode(max_bytes: int | None):
+        return encode_dead_letter(original=original, key=key, reason=reason, error=error,
+                                  source=source, pipeline=pipeline, worker=cfg.worker_id, id=id,
+                                  max_bytes=max_bytes)
+
+    def record(max_bytes: int | None, fallback) -> OutRecord:
+        value, headers = encode(max_bytes)
+        return OutRecord(topic, value, dead_letter_key(key), (source[0], source[1]), source[2], epoch,
+                         headers, kind="dead_letter", reason=Reason.of(reason), on_unwritable=fallback)
+
+    return record(cfg.max_request_bytes, lambda _reason, _why: record(1, None))
+
+
 def _unwritable(p: Pending, cfg: WorkerConfig):
-    """The dead letter for a result that cannot be written: (reason, why) -> record parts."""
+    """The dead letter for a result that cannot be written: (reason, why) -> its OutRecord."""
     def make(reason: str, why: str):
         if reason == "result_too_large":
-            error = (f"message {p.id!r}: its result cannot be written ({why}); cast outputs smaller "
+            error = (f"message {clip(p.id)}: its result cannot be written ({why}); cast outputs smaller "
                      "(route output_dtype = float16/uint8) or raise the producer's max_request_bytes "
                      "and the broker's message.max.bytes together")
         else:
-            error = f"message {p.id!r}: its result cannot be written: {why}; fix the envelope's reply_to"
-        value, headers = encode_dead_letter(original=p.value, key=p.key, reason=reason, error=error,
-                                            source=(p.tp[0], p.tp[1], p.offset, p.timestamp_ms),
-                                            pipeline=p.pipeline, worker=cfg.worker_id, id=p.id,
-                                            max_bytes=cfg.max_request_bytes)
-        return cfg.dead_letter_for(p.route), value, p.key, headers
+            error = f"message {clip(p.id)}: its result cannot be written: {why}; fix the envelope's reply_to"
+        return dead_letter_record(cfg, cfg.dead_letter_for(p.route), reason=reason, error=error,
+                                  original=p.value, key=p.key,
+                                  source=(p.tp[0], p.tp[1], p.offset, p.timestamp_ms), epoch=p.epoch,
+                                  id=p.id, pipeline=p.pipeline)
     return make

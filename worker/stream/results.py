@@ -10,13 +10,19 @@ from typing import Any, Mapping, Sequence
 import msgpack
 import numpy as np
 
-from worker.stream.errors import REASONS, MessageError
+from worker.reasons import Reason
+from worker.stream.errors import MessageError
 from worker.stream.wire import (MAP_MARKERS, VERSION, Source, array_from_wire, array_to_wire, as_source,
                                 check_version, unpack_map)
 
 ERROR_HEADER_LIMIT = 1024  # bytes of the human message kept in the dsw-error header
-# room the dead letter needs besides the original value (fields, headers, record overhead)
-DEAD_LETTER_OVERHEAD = 8 * 1024
+# UTF-8 bytes kept of each field a dead letter echoes from its input: a 10 MiB pipeline name
+# (quoted again in the error) once made a 31 MB dead letter that the broker refused, and the
+# worker stopped on it after every restart
+FIELD_LIMITS = {"id": 1024, "pipeline": 256, "worker": 256, "key": 4096, "error": 8192}
+# what a record adds to its value on the wire, besides its key and headers (batch and record
+# framing, timestamps): generous, so that a dead letter under the limit is never refused
+RECORD_OVERHEAD = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,36 +140,73 @@ def decode_result(value: bytes) -> Result:
                            "(see schemas/result.v1.schema.json)", id=msg_id) from None
 
 
+def _clip(text: str | None, limit: int, field: str, truncated: list[str]) -> str | None:
+    """``text`` cut to ``limit`` UTF-8 bytes (on a character boundary), noting ``field``."""
+    if text is None:
+        return None
+    raw = text.encode("utf-8", "replace")
+    if len(raw) <= limit:
+        return text
+    truncated.append(field)
+    return raw[:limit].decode("utf-8", "ignore") + f"...[{len(raw) - limit} more bytes cut]"
+
+
+def dead_letter_key(key: bytes | None) -> bytes | None:
+    """The record key of a dead letter: the original key, unless it is over the bound that
+    the dead letter's body keeps (then the dead letter has none, and its body says so)."""
+    return key if key is None or len(key) <= FIELD_LIMITS["key"] else None
+
+
 def encode_dead_letter(*, original: bytes | None, key: bytes | None, reason: str, error: str,
                        source: Source | Mapping | tuple, pipeline: str | None, worker: str,
                        id: str | None = None, max_bytes: int | None = None,
                        ) -> tuple[bytes, list[tuple[str, bytes]]]:
     """A dead letter: ``(value, headers)``; publish it with the original ``key``.
 
-    The original value travels untouched; only when value + overhead would exceed ``max_bytes``
-    (e.g. an "oversized" input close to the broker limit) is it left out, and ``original_size``
-    and the error say so."""
-    if reason not in REASONS:
-        raise ValueError(f"unknown dead-letter reason {reason!r}; known: {', '.join(REASONS)}")
+    A dead letter must always be writable, whatever the message held: every field echoed from
+    the input (id, pipeline, key, and the error text, which may quote them) is cut to a bound
+    of its own (:data:`FIELD_LIMITS`) and named in ``truncated``. The original value travels
+    untouched when the whole record fits under ``max_bytes``; otherwise it is left out,
+    ``original_size`` and the error say so, and ``source`` (topic/partition/offset) is where to
+    read it. ``max_bytes=None``: no limit (tests, tools)."""
+    reason = Reason.of(reason).value
     src = as_source(source)
+    truncated: list[str] = []
+    id = _clip(id, FIELD_LIMITS["id"], "id", truncated)
+    pipeline = _clip(pipeline, FIELD_LIMITS["pipeline"], "pipeline", truncated)
+    worker = _clip(worker, FIELD_LIMITS["worker"], "worker", truncated) or ""
+    if key is not None and len(key) > FIELD_LIMITS["key"]:
+        truncated.append("key")
+        error = f"{error} [the record key ({len(key)} bytes) was left out: over {FIELD_LIMITS['key']} bytes]"
+        key = None
+    error = _clip(error, FIELD_LIMITS["error"], "error", truncated) or ""
     size = None if original is None else len(original)
-    keep = original
-    if original is not None and max_bytes is not None and size + DEAD_LETTER_OVERHEAD > max_bytes:
-        keep = None
-        error = (f"{error} [the original value ({size} bytes) was left out of this dead letter: "
-                 f"it does not fit under {max_bytes} bytes; read it from {src}]")
-    obj = {"v": VERSION, "kind": "dead_letter", "id": id, "reason": reason, "error": error,
-           "source": src.to_wire(), "pipeline": pipeline, "worker": worker,
-           "original": keep, "original_size": size, "key": key,
-           "created_ms": int(time.time() * 1000)}
+    src_wire = src.to_wire()
+    src_wire["topic"] = _clip(src_wire["topic"], 255, "source.topic", truncated)
     headers = [("dsw-reason", reason.encode()),
                ("dsw-error", error.encode("utf-8")[:ERROR_HEADER_LIMIT]
                 .decode("utf-8", "ignore").encode("utf-8")),
-               ("dsw-source", str(src).encode()),
+               ("dsw-source", str(src).encode()[:300]),
                ("dsw-worker", worker.encode())]
     if id is not None:
         headers.append(("dsw-id", id.encode("utf-8")))
-    return msgpack.packb(obj, use_bin_type=True), headers
+
+    def pack(keep: bytes | None, err: str) -> bytes:
+        return msgpack.packb({"v": VERSION, "kind": "dead_letter", "id": id, "reason": reason,
+                              "error": err, "source": src_wire, "pipeline": pipeline,
+                              "worker": worker, "original": keep, "original_size": size,
+                              "key": key, "truncated": truncated or None,
+                              "created_ms": int(time.time() * 1000)}, use_bin_type=True)
+
+    if original is None or max_bytes is None:
+        return pack(original, error), headers
+    record_extra = RECORD_OVERHEAD + sum(len(k) + len(v) for k, v in headers) + len(dead_letter_key(key) or b"")
+    value = pack(original, error)
+    if len(value) + record_extra <= max_bytes:
+        return value, headers
+    error = (f"{error} [the original value ({size} bytes) was left out of this dead letter: "
+             f"it does not fit under {max_bytes} bytes; read it from {src}]")
+    return pack(None, error), headers
 
 
 def dead_letter_from_error(err: MessageError, *, original: bytes | None, key: bytes | None,

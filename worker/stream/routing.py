@@ -52,10 +52,34 @@ class ServedPipeline:
     image_inputs: frozenset[str] = frozenset()  # inputs that feed an image decoder
 
 
+def clip(text: str | None, limit: int = 80) -> str:
+    """``repr(text)`` cut to about ``limit`` characters: messages quote what the input said,
+    and the input may say megabytes (a dead letter must stay small, see results.py)."""
+    r = repr(text)
+    return r if len(r) <= limit else f"{r[:limit]}...({len(text)} chars)"
+
+
 class Router:
     def __init__(self, cfg: WorkerConfig, pipelines: dict[str, ServedPipeline]) -> None:
         self.cfg = cfg
         self.pipelines = pipelines
+        # topics an envelope's reply_to may never name: writing there would feed the worker
+        # its own output, or corrupt another part of the system with the worker's rights
+        self._not_replies = set(cfg.input_topics) | {cfg.dead_letter_for(r) for r in cfg.routes}
+
+    def _check_reply_to(self, topic: str, msg_id: str, pipeline: str) -> None:
+        why = None
+        if not _TOPIC.fullmatch(topic):
+            why = "is not a Kafka topic name (1-249 of A-Z a-z 0-9 . _ -)"
+        elif topic.startswith("__"):
+            why = "is an internal topic (names starting with '__' belong to Kafka and its tools)"
+        elif topic in self._not_replies:
+            why = "is one of this worker's input or dead-letter topics"
+        if why:
+            raise MessageError("reply_to_refused",
+                               f"message {clip(msg_id)}: reply_to {clip(topic)} {why}; the worker does "
+                               "not write there. Name a result topic, or leave reply_to out to use "
+                               "the route's output", id=msg_id, pipeline=pipeline)
 
     def admit(self, record, epoch: int) -> Pending:
         """Decode and check one aiokafka ConsumerRecord; raises MessageError for a dead letter."""
@@ -66,13 +90,13 @@ class Router:
         name = msg.pipeline or route.pipeline
         if not name:
             raise MessageError("unknown_pipeline",
-                               f"message {msg.id!r} on {record.topic} names no pipeline and route "
+                               f"message {clip(msg.id)} on {record.topic} names no pipeline and route "
                                f"for {record.topic} has no default; set 'pipeline' in the envelope "
                                "or the route", id=msg.id)
         served = self.pipelines.get(name)
         if served is None:
             raise MessageError("unknown_pipeline",
-                               f"message {msg.id!r} asks for pipeline {name!r}, which this worker "
+                               f"message {clip(msg.id)} asks for pipeline {clip(name)}, which this worker "
                                f"does not serve (it serves: {', '.join(sorted(self.pipelines))}); "
                                "add a route for it or fix the envelope's 'pipeline'",
                                id=msg.id, pipeline=name)
@@ -81,14 +105,12 @@ class Router:
             if image_format(inputs[input_name]) is None:
                 raise MessageError(
                     "decode_error",
-                    f"message {msg.id!r}: input {input_name!r} of pipeline {name!r} is not an image "
+                    f"message {clip(msg.id)}: input {input_name!r} of pipeline {name!r} is not an image "
                     f"file (first bytes {describe_head(inputs[input_name])}); send JPEG, PNG, TIFF, "
                     "BMP, GIF, WebP, JPEG 2000 or PNM bytes", id=msg.id, pipeline=name)
         reply_to = msg.reply_to if route.allow_reply_to else None
-        if reply_to is not None and not _TOPIC.fullmatch(reply_to):
-            raise MessageError("invalid_envelope",
-                               f"message {msg.id!r}: reply_to {reply_to[:80]!r} is not a Kafka topic name "
-                               "(1-249 of A-Z a-z 0-9 . _ -)", id=msg.id, pipeline=name)
+        if reply_to is not None:
+            self._check_reply_to(reply_to, msg.id, name)
         return Pending(tp=(record.topic, record.partition), offset=record.offset, epoch=epoch,
                        key=record.key, value=record.value, timestamp_ms=record.timestamp,
                        id=msg.id, pipeline=name, route=route, inputs=inputs, meta=msg.meta or {},

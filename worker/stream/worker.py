@@ -26,11 +26,10 @@ from worker.stream.batching import Batch, MicroBatcher
 from worker.stream.delivery import AtLeastOnce, Delivery, DeliveryError, ExactlyOnce, OutRecord, Unit
 from worker.stream.errors import MessageError
 from worker.stream.kafka import make_consumer, make_producer
-from worker.stream.messages import dead_letter_from_error
 from worker.stream.offsets import OffsetTracker
-from worker.stream.outcomes import build_unit, from_pipeline
+from worker.stream.outcomes import build_unit, dead_letter_record, from_pipeline
 from worker.stream.poison import PoisonGuard, fault_injection
-from worker.stream.routing import Pending, Router, ServedPipeline
+from worker.stream.routing import Pending, Router, ServedPipeline, clip
 
 log = logging.getLogger("worker")
 
@@ -96,6 +95,7 @@ class StreamWorker:
                 self.delivery = ExactlyOnce(self.producer, self.tracker, self.cfg.group_id)
             else:
                 self.delivery = AtLeastOnce(self.producer, self.tracker, self.consumer)
+            self.delivery.on_written = self._count_written
             log.info("worker %s consuming %s in group %s (%s), pipelines %s",
                      self.cfg.worker_id, ", ".join(self.cfg.input_topics), self.cfg.group_id,
                      self.cfg.delivery, ", ".join(self.lanes))
@@ -214,19 +214,23 @@ class StreamWorker:
 
     def _dead_letter_now(self, record, epoch: int, err: MessageError) -> None:
         route = self.cfg.route_for_topic(record.topic)
-        value, headers = dead_letter_from_error(
-            err, original=record.value, key=record.key, worker=self.cfg.worker_id,
-            source=(record.topic, record.partition, record.offset, record.timestamp),
-            max_bytes=self.cfg.max_request_bytes)
         log.warning("dead letter %s/%s@%s [%s]: %s", record.topic, record.partition, record.offset,
-                    err.reason, err)
-        if self.metrics:
-            self.metrics.dead_letter(err.reason)
-        out = OutRecord(self.cfg.dead_letter_for(route), value, record.key, (record.topic, record.partition),
-                        record.offset, epoch, headers, kind="dead_letter", reason=err.reason)
+                    err.reason, clip(str(err), 2000))
+        out = dead_letter_record(self.cfg, self.cfg.dead_letter_for(route), reason=err.reason,
+                                 error=str(err), original=record.value, key=record.key,
+                                 source=(record.topic, record.partition, record.offset, record.timestamp),
+                                 epoch=epoch, id=err.id, pipeline=err.pipeline)
         self._dead_letters_pending += 1
         task = self._spawn(self.delivery.deliver(Unit([out])))
         task.add_done_callback(self._dead_letter_done)
+
+    def _count_written(self, r: OutRecord) -> None:
+        if self.metrics is None:
+            return
+        if r.kind == "dead_letter":
+            self.metrics.dead_letter(r.reason)
+        else:
+            self.metrics.results_out(1, topic=r.topic)
 
     def _dead_letter_done(self, _task) -> None:
         self._dead_letters_pending -= 1
@@ -261,17 +265,12 @@ class StreamWorker:
         self._report_volume(batch.key, unit)
         if self.metrics:
             self.metrics.observe_batch(batch.key, len(items), t1 - t0)
-            for r in unit.records:
-                if r.kind == "dead_letter":
-                    self.metrics.dead_letter(r.reason)
         await self.delivery.deliver(unit)
         if batch.reason == "suspect":
             for p in items:
                 self.poison.settled((p.tp[0], p.tp[1], p.offset))
         if self.metrics:
             now_ms = time.time() * 1000
-            for r in unit.records:
-                self.metrics.results_out(1, topic=r.topic)
             for p in items:
                 self.metrics.observe_end_to_end(max(0.0, (now_ms - p.timestamp_ms) / 1000.0), pipeline=p.pipeline)
 
