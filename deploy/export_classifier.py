@@ -9,11 +9,14 @@ Triton config, into the model repository that docker-compose.yml serves:
 The input matches the ``classify`` pipeline's output (decode, resize shorter side 256, centre crop
 224, ImageNet mean/std, CHW float32), which is the preprocessing these weights were trained with.
 
-Run it once on a machine with PyTorch and torchvision (CPU is enough; the weights, about 100 MB,
-are downloaded from PyTorch's servers on first use):
+`docker compose up` runs it for you first, in the ``export-classifier`` service (the official
+PyTorch image, on the CPU), with ``--if-missing``: when the three files above are there it exits 0
+at once, so Triton (which waits for that service to complete successfully) finds the model on
+every start. The first run downloads the weights, about 100 MB, from PyTorch's servers. By hand,
+on a machine with PyTorch and torchvision (CPU is enough):
 
     pip install torch torchvision          # if you have neither
-    python deploy/export_classifier.py     # or: docker compose --profile setup run --rm export-classifier
+    python deploy/export_classifier.py     # or: docker compose run --rm export-classifier --force
 
 The model files are not in git. ``--weights none`` exports the same graph with random weights
 (for testing the export where no download is possible; its predictions are meaningless).
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import sys
 from pathlib import Path
 
@@ -119,7 +123,36 @@ def check_onnx(model, path: Path) -> str:
     return f"ONNX Runtime matches PyTorch (batch 3, max abs difference {err:.1e})"
 
 
-def main(argv: list[str] | None = None) -> int:
+def model_files(model_dir: Path, version: int = 1) -> list[Path]:
+    """What a complete export leaves behind; Triton and the worker's route need all three."""
+    return [model_dir / str(version) / "model.onnx", model_dir / "config.pbtxt", model_dir / LABELS_FILE]
+
+
+def is_complete(model_dir: Path, version: int = 1) -> bool:
+    """Every file of the export is there and not empty (an interrupted export is not)."""
+    return all(p.is_file() and p.stat().st_size > 0 for p in model_files(model_dir, version))
+
+
+def match_owner(repository: Path, paths: list[Path]) -> None:
+    """Give ``paths`` the owner of ``repository`` when running as root: the compose service runs
+    as the image's root so that it can write into ./pipelines whoever owns it, and this hands the
+    files back to that owner (your user). A no-op as any other user or where the owner is root
+    (rootless Docker shows your user as root in the container)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return
+    st = os.stat(repository)
+    if st.st_uid == 0 and st.st_gid == 0:
+        return
+    for path in paths:
+        try:
+            os.chown(path, st.st_uid, st.st_gid)
+        except OSError as exc:
+            print(f"could not give {path} to {st.st_uid}:{st.st_gid} ({exc}); it stays root's",
+                  file=sys.stderr)
+            return
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repository", type=Path, default=Path(__file__).resolve().parent.parent / "pipelines",
@@ -130,28 +163,52 @@ def main(argv: list[str] | None = None) -> int:
                    help="torchvision weights (default IMAGENET1K_V2, 80.9%% top-1); none: random")
     p.add_argument("--max-batch-size", type=int, default=128, help="Triton max_batch_size (default 128)")
     p.add_argument("--cpu", action="store_true", help="instance_group KIND_CPU (Triton without a GPU)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing model.onnx")
-    args = p.parse_args(argv)
+    existing = p.add_mutually_exclusive_group()
+    existing.add_argument("--force", action="store_true", help="overwrite an existing model.onnx")
+    existing.add_argument("--if-missing", action="store_true",
+                          help="exit 0 without exporting when model.onnx, config.pbtxt and labels.txt "
+                               "are all there (what docker compose runs on every start); an "
+                               "incomplete export is done again")
+    p.add_argument("--match-owner", action="store_true",
+                   help="when running as root, give the files written the owner of --repository")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    model_dir = args.repository / args.name
+    onnx_path = model_dir / str(args.version) / "model.onnx"
+    # decided before importing torch: the skip costs nothing and needs no PyTorch
+    if args.if_missing and is_complete(model_dir, args.version):
+        print(f"{args.name}: already exported ({onnx_path}, config.pbtxt, {LABELS_FILE}); "
+              f"nothing to do (--force to export again)")
+        return 0
+    if args.if_missing and onnx_path.exists():
+        print(f"{args.name}: incomplete export in {model_dir}; exporting again", file=sys.stderr)
+    elif onnx_path.exists() and not args.force:
+        print(f"{onnx_path} exists; --force to overwrite", file=sys.stderr)
+        return 1
 
     try:
         import torch  # noqa: F401
         from torchvision.models import ResNet50_Weights, resnet50
     except ImportError:
         print("needs PyTorch and torchvision: pip install torch torchvision "
-              "(or: docker compose --profile setup run --rm export-classifier)", file=sys.stderr)
+              "(or: docker compose run --rm export-classifier)", file=sys.stderr)
         return 2
 
-    model_dir = args.repository / args.name
-    onnx_path = model_dir / str(args.version) / "model.onnx"
-    if onnx_path.exists() and not args.force:
-        print(f"{onnx_path} exists; --force to overwrite", file=sys.stderr)
-        return 1
     # the category names ship with torchvision (no download); use them for random weights too
     categories = list(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
     weights = None if args.weights == "none" else ResNet50_Weights[args.weights]
+    if weights is not None:
+        print(f"{args.name}: ResNet-50 {args.weights} weights (about 100 MB; downloaded on first use)",
+              flush=True)
     model = resnet50(weights=weights).eval()
     export_onnx(model, onnx_path)
     write_repository_files(model_dir, categories, max_batch_size=args.max_batch_size, gpu=not args.cpu)
+    if args.match_owner:
+        match_owner(args.repository, [model_dir, onnx_path.parent, *model_files(model_dir, args.version)])
     print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.0f} MB), "
           f"{model_dir / 'config.pbtxt'}, {model_dir / LABELS_FILE} ({len(categories)} labels)")
     print(check_onnx(model, onnx_path))
