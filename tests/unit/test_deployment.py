@@ -6,6 +6,7 @@ v2 binary exists."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shlex
 import shutil
@@ -109,7 +110,11 @@ def test_services_and_images(services):
     assert re.fullmatch(r"nvcr\.io/nvidia/tritonserver:\d\d\.\d\d-py3", services["triton"]["image"])
     assert services["worker"]["build"]["context"] == "."
     assert services["worker"]["build"]["dockerfile"] == "Dockerfile"
-    assert services["export-classifier"]["profiles"] == ["setup"]  # not part of `up`
+    # part of a plain `up` (issue 21: behind a profile, Triton waited for a model nobody wrote)
+    assert "profiles" not in services["export-classifier"]
+    # an official PyTorch image at a pinned tag (torch + torchvision, nothing installed at run time)
+    assert re.fullmatch(r"pytorch/pytorch:\d+\.\d+\.\d+-cuda[\d.]+-cudnn\d+-runtime",
+                        services["export-classifier"]["image"])
 
 
 def test_start_order_and_health_checks(services):
@@ -351,8 +356,268 @@ def test_export_service_writes_into_pipelines(services):
     mounts = binds(svc)
     workdir = svc["working_dir"]
     assert mounts[f"{workdir}/pipelines"] == ("./pipelines", False)
-    assert (ROOT / svc["entrypoint"][-1]).is_file()
+    script = next(a for a in svc["entrypoint"] if a.endswith(".py"))
+    assert (ROOT / script).is_file()
     assert mounts[f"{workdir}/deploy"][0] == "./deploy"
+
+
+# ---- issue 21: a fresh clone's `docker compose up` needs nothing done by hand --------------------
+
+EXPORT_SCRIPT = "deploy/export_classifier.py"
+
+
+def service_argv(service: dict) -> list[str]:
+    """What the container runs: entrypoint then command (each a list or a shell-split string)."""
+    argv = []
+    for key in ("entrypoint", "command"):
+        part = service.get(key) or []
+        argv += shlex.split(part) if isinstance(part, str) else [str(a) for a in part]
+    return argv
+
+
+def depends(service: dict) -> dict[str, str]:
+    """depends_on as {service: condition} (the short list form means service_started)."""
+    dep = service.get("depends_on") or {}
+    if isinstance(dep, list):
+        return {name: "service_started" for name in dep}
+    return {name: (v or {}).get("condition", "service_started") for name, v in dep.items()}
+
+
+def started_before(services, name: str) -> dict[str, str]:
+    """Every service that `up` waits for before starting ``name``, directly or through others,
+    with the condition it waits for."""
+    seen: dict[str, str] = {}
+    todo = [name]
+    while todo:
+        for dep, cond in depends(services[todo.pop()]).items():
+            if dep not in seen:
+                seen[dep] = cond
+                todo.append(dep)
+    return seen
+
+
+def exporters(services) -> dict[str, tuple[str, object]]:
+    """Services that run the classifier export: name -> (service, parsed arguments)."""
+    ex = _export_module()
+    out = {}
+    for name, svc in services.items():
+        argv = service_argv(svc)
+        if any(a.endswith(EXPORT_SCRIPT) for a in argv):
+            i = next(i for i, a in enumerate(argv) if a.endswith(EXPORT_SCRIPT))
+            args = ex.build_parser().parse_args(argv[i + 1:])  # SystemExit on an unknown flag
+            out[args.name] = (name, args)
+    return out
+
+
+def triton_model_repository(services) -> tuple[str, str]:
+    triton = services["triton"]
+    repo = next(a.split("=", 1)[1] for a in triton["command"] if a.startswith("--model-repository="))
+    return repo, binds(triton)[repo][0]
+
+
+def committed_in_git(rel: str) -> bool:
+    """Whether a fresh clone has the folder ``rel``: git's word where this is a checkout, else
+    the folder is there and .gitignore does not drop it."""
+    if shutil.which("git") and (ROOT / ".git").exists():
+        r = subprocess.run(["git", "ls-files", "--", rel], capture_output=True, text=True, cwd=ROOT)
+        if r.returncode == 0:
+            return bool(r.stdout.strip())
+    ignored = {ln.strip().strip("/") for ln in (ROOT / ".gitignore").read_text().splitlines()}
+    return (ROOT / rel).is_dir() and rel.strip("/") not in ignored
+
+
+def required_models(services) -> dict[str, str]:
+    """Model name -> who needs it: Triton's health check, --load-model, the worker's route
+    (model, labels file) and the pipeline the worker loads from its own mount."""
+    need = {}
+    triton = services["triton"]
+    for m in re.findall(r"/v2/models/([\w.-]+)/ready", " ".join(triton["healthcheck"]["test"])):
+        need[m] = "triton health check"
+    for a in triton["command"]:
+        if a.startswith("--load-model="):
+            need[a.split("=", 1)[1]] = "triton --load-model"
+    cfg = worker_cfg(services)
+    repo = env_of(services["worker"])["DSW_REPOSITORY"]
+    for route in cfg.routes:
+        need.setdefault(route.pipeline, "worker route pipeline")
+        if route.model:
+            need[route.model["name"]] = "worker route model"
+            labels = route.model.get("labels_file")
+            if labels:
+                assert labels.startswith(repo + "/"), labels
+                need.setdefault(labels[len(repo) + 1:].split("/")[0], "worker route labels_file")
+    return need
+
+
+def test_every_required_model_is_committed_or_exported_before_triton(services):
+    """Issue 21: on a fresh clone Triton's health check waited forever for resnet50, which only a
+    hand-run export wrote. Each model that Triton's health check, its --load-model list or the
+    worker's route needs is either in git under pipelines/ or written by a one-shot service of
+    plain `up` that Triton (and the worker) wait for with service_completed_successfully."""
+    _, triton_source = triton_model_repository(services)
+    made = exporters(services)
+    need = required_models(services)
+    assert {"resnet50", "classify"} <= set(need)
+    for model, who in need.items():
+        if committed_in_git(f"pipelines/{model}"):
+            continue
+        assert model in made, f"{model} ({who}) is neither in git nor written by a service of `up`"
+        svc_name, args = made[model]
+        svc = services[svc_name]
+        assert "profiles" not in svc, f"{svc_name} is behind a profile: plain `up` skips it"
+        assert svc.get("restart", "no") == "no", f"{svc_name} is a one shot: restart must be 'no'"
+        # it writes into the folder Triton serves and the worker mounts
+        source, read_only = binds(svc)[str(args.repository)]
+        assert source == triton_source and not read_only
+        assert binds(services["worker"])[env_of(services["worker"])["DSW_REPOSITORY"]][0] == source
+        for dependent in ("triton", "worker"):
+            assert started_before(services, dependent).get(svc_name) == "service_completed_successfully", \
+                f"{dependent} does not wait for {svc_name} to complete successfully"
+        # the worker's direct dependency: it reads labels.txt as it starts, whatever Triton does
+        assert depends(services["worker"]).get(svc_name) == "service_completed_successfully"
+
+
+def test_triton_loads_what_is_there_at_startup(services):
+    """Model control: 'none' loads every model present when Triton starts (the export has
+    finished by then); 'explicit' loads only what --load-model names (checked above). 'poll'
+    would let Triton start before the export and pick the model up later: not what the chain
+    promises."""
+    command = services["triton"]["command"]
+    modes = [a.split("=", 1)[1] for a in command if a.startswith("--model-control-mode=")]
+    assert modes in (["none"], ["explicit"])
+    if modes == ["explicit"]:
+        assert any(a.startswith("--load-model=") for a in command)
+    # a failing pipeline of the user's does not take the classifier down with it
+    assert "--exit-on-error=false" in command
+
+
+def test_start_chain_end_to_end(services):
+    """kafka (healthy) -> kafka-init (exits 0) and export-classifier (exits 0) -> triton
+    (healthy) -> worker: each condition refers to a service that can meet it."""
+    assert depends(services["kafka-init"]) == {"kafka": "service_healthy"}
+    assert depends(services["export-classifier"]) == {}  # runs while Kafka starts
+    assert depends(services["triton"]) == {"export-classifier": "service_completed_successfully"}
+    assert started_before(services, "worker") == {
+        "kafka-init": "service_completed_successfully",
+        "kafka": "service_healthy",
+        "export-classifier": "service_completed_successfully",
+        "triton": "service_healthy",
+    }
+    for name, svc in services.items():
+        for dep, cond in depends(svc).items():
+            assert dep in services, f"{name} depends on unknown {dep}"
+            assert "profiles" not in services[dep], f"{name} depends on {dep}, behind a profile"
+            if cond == "service_healthy":
+                has_check = "healthcheck" in services[dep] or (
+                    "build" in services[dep] and instructions("HEALTHCHECK"))
+                assert has_check, f"{name} waits for {dep} to be healthy; it has no health check"
+            elif cond == "service_completed_successfully":
+                assert services[dep].get("restart", "no") == "no", \
+                    f"{dep} is waited for to exit; a restart policy would bring it back"
+            else:
+                assert cond == "service_started"
+        assert name not in started_before(services, name), f"{name}: a dependency cycle"
+
+
+def test_export_service_is_idempotent(services, tmp_path, capsys):
+    """Every `up` runs the export: with the model already there it exits 0 at once, without
+    touching the files and without PyTorch (Triton waits for that exit)."""
+    ex = _export_module()
+    svc_name, args = exporters(services)["resnet50"]
+    assert args.if_missing and not args.force
+    argv = service_argv(services[svc_name])
+    argv = argv[next(i for i, a in enumerate(argv) if a.endswith(EXPORT_SCRIPT)) + 1:]
+    i = argv.index("--repository")
+    argv[i + 1] = str(tmp_path)  # the same arguments, into a folder of the test's
+
+    model_dir = tmp_path / ex.MODEL_NAME
+    ex.write_repository_files(model_dir, [f"c{i}" for i in range(ex.NUM_CLASSES)])
+    onnx = model_dir / "1" / "model.onnx"
+    onnx.parent.mkdir()
+    onnx.write_bytes(b"not really onnx")
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in ex.model_files(model_dir)}
+    assert ex.is_complete(model_dir)
+    assert ex.main(argv) == 0
+    assert "already exported" in capsys.readouterr().out
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in ex.model_files(model_dir)} == before
+
+    # an interrupted export (empty model.onnx, or labels missing) is not taken for a finished one
+    onnx.write_bytes(b"")
+    assert not ex.is_complete(model_dir)
+    onnx.write_bytes(b"x")
+    (model_dir / ex.LABELS_FILE).unlink()
+    assert not ex.is_complete(model_dir)
+    if importlib.util.find_spec("torch") is None:
+        assert ex.main(argv) == 2  # it goes on to export, and says what it needs for that
+        assert "pip install torch torchvision" in capsys.readouterr().err
+
+
+def test_export_without_if_missing_keeps_an_existing_model(tmp_path, capsys):
+    ex = _export_module()
+    onnx = tmp_path / ex.MODEL_NAME / "1" / "model.onnx"
+    onnx.parent.mkdir(parents=True)
+    onnx.write_bytes(b"keep me")
+    assert ex.main(["--repository", str(tmp_path)]) == 1  # decided before importing torch
+    assert "--force" in capsys.readouterr().err
+    assert onnx.read_bytes() == b"keep me"
+    with pytest.raises(SystemExit):
+        ex.build_parser().parse_args(["--force", "--if-missing"])
+
+
+def test_export_service_arguments_fit_the_route(services):
+    """The service's flags are the script's (parsed by its own parser), and what it writes is
+    what the route and the health check name, with weights the script accepts."""
+    ex = _export_module()
+    svc_name, args = exporters(services)["resnet50"]
+    model = worker_cfg(services).routes[0].model
+    assert args.name == model["name"] == ex.MODEL_NAME
+    assert args.version == 1
+    assert args.weights == "IMAGENET1K_V2"  # the default of ${CLASSIFIER_WEIGHTS:-...}
+    assert args.match_owner  # root in the container; the files go back to the folder's owner
+    assert not args.cpu  # Triton has the GPUs
+    assert "user" not in services[svc_name]  # a fixed uid could not write into every clone
+    # the weights are downloaded into the container, not into the repository
+    assert env_of(services[svc_name])["TORCH_HOME"].startswith("/tmp/")
+    # no GPU needed for the export
+    assert "deploy" not in services[svc_name]
+
+
+def test_match_owner_gives_the_files_to_the_repository_owner(tmp_path, monkeypatch):
+    ex = _export_module()
+    files = [tmp_path / "a", tmp_path / "b"]
+    for f in files:
+        f.write_text("x")
+    calls = []
+    monkeypatch.setattr(ex.os, "chown", lambda path, uid, gid: calls.append((path, uid, gid)))
+    st = tmp_path.stat()
+    monkeypatch.setattr(ex.os, "geteuid", lambda: 1234)  # not root: nothing to hand back
+    ex.match_owner(tmp_path, files)
+    assert calls == []
+    monkeypatch.setattr(ex.os, "geteuid", lambda: 0)  # root in the container
+    owned = os.stat_result((st.st_mode, 0, 0, 1, 1000, 1001, 0, 0, 0, 0))  # pipelines/: 1000:1001
+    real_stat = os.stat
+    monkeypatch.setattr(ex.os, "stat", lambda path, *a, **kw: owned if Path(path) == tmp_path
+                        else real_stat(path, *a, **kw))
+    ex.match_owner(tmp_path, files)
+    monkeypatch.undo()
+    assert calls == [(f, 1000, 1001) for f in files]
+
+
+def test_worker_image_is_built_not_pulled(services):
+    """There is no published dali-stream-worker image: `up` builds it from the checkout."""
+    assert services["worker"]["pull_policy"] == "build"
+
+
+def test_build_context_leaves_out_the_export_while_it_writes():
+    """`up` builds the worker image while export-classifier writes model.onnx.tmp into the
+    context: neither the model nor its temporary file goes into the build."""
+    import fnmatch
+
+    ignored = [ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines()
+               if ln.strip() and not ln.startswith("#")]
+    for path in ("pipelines/resnet50/1/model.onnx", "pipelines/resnet50/1/model.onnx.tmp"):
+        assert any(fnmatch.fnmatch(path, pat) for pat in ignored), path
+    assert not any(fnmatch.fnmatch("pipelines/resnet50/labels.txt", pat) for pat in ignored)
 
 
 # ---- Dockerfile ----------------------------------------------------------------------------------
@@ -423,10 +688,11 @@ def test_docker_compose_config():
     r = subprocess.run([*cmd, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True,
                        cwd=ROOT)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([*cmd, "-f", str(COMPOSE), "--profile", "setup", "config", "--services"],
+    r = subprocess.run([*cmd, "-f", str(COMPOSE), "config", "--services"],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
-    assert "export-classifier" in r.stdout.split()
+    # every service, the export included, is part of a plain `docker compose up`
+    assert set(r.stdout.split()) == set(yaml.safe_load(COMPOSE.read_text())["services"])
 
 
 if __name__ == "__main__":  # pragma: no cover
