@@ -110,3 +110,18 @@ def test_read_serialized_rejects_garbage():
         read_serialized(b"\x00\x01garbage\xff", "model 'm'")
     with pytest.raises(RepositoryError, match="not a serialized DALI pipeline"):
         read_serialized(b"", "model 'm'")
+
+
+def test_layout_without_ndim_gives_ndim():
+    """DALI's ExternalSource infers ndim from a layout (InferNdim), and the backend's autoconfig
+    reads that ndim; the serialized pipeline itself carries only the layout."""
+    from nvidia.dali import fn, pipeline_def, types
+
+    @pipeline_def(batch_size=2, num_threads=1, device_id=None)
+    def hwc():
+        images = fn.external_source(name="images", dtype=types.UINT8, layout="HWC")
+        plain = fn.external_source(name="plain", dtype=types.UINT8)
+        return fn.flip(images), plain
+
+    info = read_serialized(hwc().serialize())
+    assert [(i.name, i.ndim, i.layout) for i in info.inputs] == [("images", 3, "HWC"), ("plain", None, "")]

@@ -209,3 +209,29 @@ def test_batch_size_and_threads_overrides(tmp_path):
     assert (model.max_batch_size, model.num_threads, model.config.max_batch_size) == (5, 3, 5)
     model = load_model(tmp_path, "m", max_batch_size=7, num_threads=1)
     assert (model.max_batch_size, model.num_threads) == (7, 1)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+TWO_OUTPUTS = """
+from nvidia.dali import fn, pipeline_def, types
+from nvidia.dali.plugin.triton import autoserialize
+
+@autoserialize
+@pipeline_def(batch_size=4, num_threads=1, device_id=None, output_dtype=[types.UINT8, types.INT32],
+              output_ndim=[3, 1])
+def two():
+    images = fn.external_source(name="images", dtype=types.UINT8, layout="HWC")
+    return fn.flip(images), fn.external_source(name="x", dtype=types.INT32, ndim=1) + 1
+"""
+
+
+def test_layout_alone_gives_the_input_its_dims(tmp_path):
+    write(tmp_path / "m" / "1" / "dali.py", TWO_OUTPUTS)
+    model = load_model(tmp_path, "m")
+    images = model.inputs[model.input_names.index("images")]
+    assert (images.ndim, images.dims) == (3, (-1, -1, -1))

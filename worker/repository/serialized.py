@@ -86,7 +86,8 @@ class ExternalInput:
     name: str
     device: str              # "cpu" or "gpu": where DALI wants the data
     dtype: int | None        # DALIDataType value, None when the pipeline did not set it
-    ndim: int | None
+    ndim: int | None         # ndim=, else len(layout=) as DALI's ExternalSource infers it
+    layout: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,15 @@ def _arg_str(op, name: str) -> str | None:
     return a.strings[0] if a is not None and len(a.strings) else None
 
 
+def _external_ndim(op) -> int | None:
+    """DALI's ExternalSource::InferNdim (dali/pipeline/operator/builtin/external_source.h):
+    ``ndim`` if given, else the length of a non-empty ``layout``; the Triton DALI backend reads
+    it through daliGetExternalInputNdim (src/dali_executor/dali_pipeline.cc, GetInputShape)."""
+    ndim = _arg_int(op, "ndim")
+    layout = _arg_str(op, "layout") or ""
+    return len(layout) if ndim is None and layout else ndim
+
+
 def read_serialized(data: bytes, what: str = "pipeline") -> SerializedInfo:
     """Parse the bytes of a serialized DALI pipeline. ``what`` names it in errors."""
     from google.protobuf.message import DecodeError
@@ -144,8 +154,8 @@ def read_serialized(data: bytes, what: str = "pipeline") -> SerializedInfo:
         devices.setdefault(op.name, set()).add(device)
         if op.name == "ExternalSource":
             name = _arg_str(op, "name") or op.inst_name
-            inputs.append(ExternalInput(name=name, device=device,
-                                        dtype=_arg_int(op, "dtype"), ndim=_arg_int(op, "ndim")))
+            inputs.append(ExternalInput(name=name, device=device, dtype=_arg_int(op, "dtype"),
+                                        ndim=_external_ndim(op), layout=_arg_str(op, "layout") or ""))
     return SerializedInfo(
         batch_size=int(proto.batch_size), num_threads=int(proto.num_threads),
         device_id=int(proto.device_id), inputs=tuple(inputs),
