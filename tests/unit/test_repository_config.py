@@ -1,5 +1,7 @@
 """config.pbtxt parsing, auto-fill and validation (pure functions), and reading serialized
 pipelines."""
+import re
+
 import pytest
 
 from worker.repository import model_config as mc
@@ -12,7 +14,7 @@ UINT8, FLOAT = 0, 9
 def facts():
     return mc.PipelineFacts(batch_size=16,
                             inputs=[mc.TensorFacts("image", UINT8, 1), mc.TensorFacts("window", FLOAT, 1)],
-                            outputs=[mc.TensorFacts("", FLOAT, 3), mc.TensorFacts("", None, None)])
+                            outputs=[mc.TensorFacts("__Crop_1", FLOAT, 3), mc.TensorFacts("__Cast_2", None, None)])
 
 
 def test_parse_error_names_model_and_line():
@@ -31,14 +33,25 @@ def test_other_backend_refused():
 
 
 def test_autofill_from_pipeline_alone():
-    f = mc.PipelineFacts(16, [mc.TensorFacts("image", UINT8, 1)], [mc.TensorFacts("", FLOAT, 3)])
+    f = mc.PipelineFacts(16, [mc.TensorFacts("image", UINT8, 1)],
+                         [mc.TensorFacts("__CropMirrorNormalize_2", FLOAT, 3)])
     cfg = mc.autofill_and_validate(None, f, "m")
     assert cfg.name == "m" and cfg.backend == "dali" and cfg.max_batch_size == 16
     (inp,) = cfg.input
     assert (inp.name, mc.type_name(inp.data_type), list(inp.dims), inp.allow_ragged_batch) == \
         ("image", "TYPE_UINT8", [-1], True)
     (out,) = cfg.output
-    assert (out.name, mc.type_name(out.data_type), list(out.dims)) == ("DALI_OUTPUT_0", "TYPE_FP32", [-1, -1, -1])
+    # the pipeline's own output name, as the DALI backend's autoconfig takes it
+    assert (out.name, mc.type_name(out.data_type), list(out.dims)) == \
+        ("__CropMirrorNormalize_2", "TYPE_FP32", [-1, -1, -1])
+
+
+def test_unnamed_pipeline_output_needs_a_config_name():
+    f = mc.PipelineFacts(16, [], [mc.TensorFacts("", FLOAT, 3)])
+    with pytest.raises(ConfigError, match=r"model 'm': the pipeline gives output 0 no name: name "
+                                          r"it in config.pbtxt"):
+        mc.autofill_and_validate(None, f, "m")
+    assert mc.autofill_and_validate(mc.parse_config('output [ { name: "o" } ]', "m"), f, "m").output[0].name == "o"
 
 
 def test_partial_config_is_merged():
@@ -82,7 +95,7 @@ def test_too_many_outputs():
 
 
 def test_output_type_unknown_everywhere():
-    with pytest.raises(ConfigError, match=r"no data type for output 'DALI_OUTPUT_1'.*output_dtype"):
+    with pytest.raises(ConfigError, match=r"no data type for output '__Cast_2'.*output_dtype"):
         mc.autofill_and_validate(None, facts(), "m")
 
 
@@ -125,3 +138,15 @@ def test_layout_without_ndim_gives_ndim():
 
     info = read_serialized(hwc().serialize())
     assert [(i.name, i.ndim, i.layout) for i in info.inputs] == [("images", 3, "HWC"), ("plain", None, "")]
+
+
+def test_pipeline_output_names_are_the_serialized_ones():
+    from nvidia.dali import fn, pipeline_def, types
+
+    @pipeline_def(batch_size=2, num_threads=1, device_id=None)
+    def named():
+        images = fn.external_source(name="images", dtype=types.UINT8, ndim=3)
+        return fn.flip(images), images
+
+    assert re.fullmatch(r"__Flip_\d+", read_serialized(named().serialize()).output_names[0])
+    assert read_serialized(named().serialize()).output_names[1] == "images"

@@ -12,6 +12,7 @@ from tests import photos
 from worker.pipeline.runner import PipelineRunner
 from worker.repository.errors import ConfigError, DeviceError, PipelineLoadError
 from worker.repository.load import list_models, load_model
+from worker.repository.serialized import read_serialized
 
 PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 CLASSIFY_PY = PIPELINES / "classify" / "1" / "dali.py"
@@ -79,6 +80,9 @@ def test_all_forms_match_dali_directly(repo):
     root, module, forms = repo
     images = photos.photo_bytes(12)
     expected = run_directly(module.classify, {"image": [np.frombuffer(b, np.uint8) for b in images]})[0]
+    (pipeline_output,) = read_serialized(module.classify(batch_size=16, num_threads=2, device_id=None)
+                                         .serialize()).output_names
+    assert pipeline_output.startswith("__CropMirrorNormalize_")
     assert sorted(list_models(root)) == sorted(forms)
     for name, filename in forms.items():
         model = load_model(root, name, device="cpu", num_threads=2)
@@ -86,7 +90,8 @@ def test_all_forms_match_dali_directly(repo):
         # config.pbtxt's max_batch_size, else the pipeline's batch_size (64 in dali.py)
         assert model.max_batch_size == (16 if name.endswith("_cfg") or name == "serialized" else 64)
         assert model.input_names == ["image"]
-        out_name = "pixels" if name.endswith("_cfg") else "DALI_OUTPUT_0"
+        # config.pbtxt's name, else the pipeline's own (DALI's pipe_outputs), as under Triton
+        out_name = "pixels" if name.endswith("_cfg") else pipeline_output
         assert model.output_names == [out_name]
         assert model.outputs[0].dtype == np.float32 and model.outputs[0].ndim == 3
         results = PipelineRunner(model).run([{"image": b} for b in images])
@@ -129,7 +134,8 @@ def test_highest_version_by_default_and_pinned(tmp_path):
     for version, const in ((None, 2), (1, 1)):
         model = load_model(tmp_path, "m", version=version)
         (res,) = PipelineRunner(model).run([{"x": np.array([1, 2], np.int32)}])
-        np.testing.assert_array_equal(res.outputs["DALI_OUTPUT_0"], np.array([1, 2]) + const)
+        (out,) = model.output_names
+        np.testing.assert_array_equal(res.outputs[out], np.array([1, 2]) + const)
 
 
 IDENTITY_PLUS = """
@@ -215,6 +221,20 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def test_outputs_are_named_as_the_dali_backend_names_them(tmp_path):
+    """No names in config.pbtxt: the backend's autoconfig names each output by DALI's
+    GetOutputName(i), the name serialized in pipe_outputs."""
+    write(tmp_path / "m" / "1" / "dali.py", TWO_OUTPUTS)
+    model = load_model(tmp_path, "m")
+    assert model.output_names == list(read_serialized(model.serialized).output_names)
+    flip, plus = model.output_names
+    assert flip.startswith("__Flip_") and plus.startswith("___ArithmeticGenericOp_")
+    (res,) = PipelineRunner(model).run([{"images": np.arange(12, dtype=np.uint8).reshape(2, 2, 3),
+                                         "x": np.array([1, 2], np.int32)}])
+    assert res.ok and set(res.outputs) == {flip, plus}
+    np.testing.assert_array_equal(res.outputs[plus], [2, 3])
 
 
 TWO_OUTPUTS = """

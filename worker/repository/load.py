@@ -159,7 +159,8 @@ def _pipeline_facts(info: SerializedInfo, pipe) -> model_config.PipelineFacts:
     for i in range(n):
         dt = dtypes[i] if i < len(dtypes) else None
         nd = ndims[i] if i < len(ndims) else None
-        outputs.append(model_config.TensorFacts("", None if dt is None else int(dt), nd))
+        # the pipeline's own output name, as the DALI backend takes it (GetOutputName(i))
+        outputs.append(model_config.TensorFacts(info.output_names[i], None if dt is None else int(dt), nd))
     inputs = [model_config.TensorFacts(e.name, e.dtype, e.ndim) for e in info.inputs]
     return model_config.PipelineFacts(batch_size=info.batch_size, inputs=inputs, outputs=outputs)
 

@@ -5,7 +5,9 @@ Rules, as the DALI backend applies them:
 - inputs are matched by name to the pipeline's named ``fn.external_source`` operators; missing
   ``data_type``/``dims`` are filled from the operator's ``dtype``/``ndim`` (``dims: [-1]*ndim``,
   ``allow_ragged_batch: true``); inputs the config omits are appended;
-- outputs are matched by position; names in config.pbtxt win over the pipeline's; missing
+- outputs are matched by position; names in config.pbtxt win over the pipeline's own output
+  names (the names DALI serialized in ``pipe_outputs``, e.g. ``__CropMirrorNormalize_2``;
+  AutofillIOConfig in src/config_tools/config_tools.cc takes ``GetOutputName(i)``); missing
   ``data_type``/``dims`` come from ``@pipeline_def(output_dtype=..., output_ndim=...)``;
 - ``max_batch_size`` comes from the pipeline's ``batch_size`` unless the config sets it.
 """
@@ -162,11 +164,15 @@ def autofill_and_validate(config, facts: PipelineFacts, model: str):
     for i, pout in enumerate(facts.outputs):
         tensor = out.output[i] if i < len(out.output) else out.output.add()
         if not tensor.name:
-            tensor.name = pout.name or f"DALI_OUTPUT_{i}"
+            if not pout.name:
+                raise ConfigError(f"model {model!r}: the pipeline gives output {i} no name: "
+                                  f"name it in config.pbtxt's output list (by position)")
+            tensor.name = pout.name
         _fill_tensor(tensor, pout, model, "output", f"(output {i})")
     names = [t.name for t in out.output]
     if len(set(names)) != len(names):
-        raise ConfigError(f"model {model!r}: output names repeat ({names}): give each a unique name")
+        raise ConfigError(f"model {model!r}: output names repeat ({names}): give each a unique "
+                          f"name in config.pbtxt's output list (outputs are matched by position)")
     # batch size
     if out.max_batch_size < 0:
         raise ConfigError(f"model {model!r}: max_batch_size is {out.max_batch_size}: use a positive value")
