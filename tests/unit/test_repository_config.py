@@ -28,8 +28,17 @@ def test_name_must_match_folder():
 
 
 def test_other_backend_refused():
-    with pytest.raises(ConfigError, match="backend 'onnxruntime'"):
+    with pytest.raises(ConfigError, match=r"model 'm': config.pbtxt names 'backend onnxruntime': "
+                                          r"a model for backend 'onnxruntime', which Triton serves"):
         mc.parse_config('backend: "onnxruntime"', "m")
+
+
+@pytest.mark.parametrize("text, other", [('platform: "onnxruntime_onnx"', "platform onnxruntime_onnx"),
+                                         ('backend: "python"', "backend python"),
+                                         ('platform: "ensemble"', "platform ensemble"),
+                                         ('backend: "dali"', None), ("max_batch_size: 4", None)])
+def test_other_backend_is_read_without_refusing(text, other):
+    assert mc.other_backend(mc.parse_text(text, "m")) == other
 
 
 def test_autofill_from_pipeline_alone():

@@ -223,6 +223,22 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.parametrize("config", ['platform: "onnxruntime_onnx"', 'backend: "python"',
+                                    'platform: "ensemble"\nmax_batch_size: 8'])
+def test_non_dali_models_are_left_out(tmp_path, config):
+    write(tmp_path / "other" / "config.pbtxt", config)
+    write(tmp_path / "other" / "1" / "model.onnx", "onnx bytes")
+    write(tmp_path / "m" / "1" / "dali.py", IDENTITY_PLUS.format(const=1))
+    assert list_models(tmp_path) == ["m"]
+    assert list_models(tmp_path, dali_only=False) == ["m", "other"]
+
+
+def test_broken_config_still_counts_as_dali(tmp_path):
+    write(tmp_path / "m" / "config.pbtxt", "max_batch_size: x")
+    write(tmp_path / "m" / "1" / "dali.py", "")
+    assert list_models(tmp_path) == ["m"]   # its error shows when it loads, not hidden
+
+
 def test_outputs_are_named_as_the_dali_backend_names_them(tmp_path):
     """No names in config.pbtxt: the backend's autoconfig names each output by DALI's
     GetOutputName(i), the name serialized in pipe_outputs."""

@@ -165,11 +165,15 @@ def _pipeline_facts(info: SerializedInfo, pipe) -> model_config.PipelineFacts:
     return model_config.PipelineFacts(batch_size=info.batch_size, inputs=inputs, outputs=outputs)
 
 
-def read_config(repository: Path, name: str):
+def config_text(repository: Path, name: str) -> str | None:
+    """The text of the model's config.pbtxt, None when it has none."""
     path = find.model_dir(repository, name) / "config.pbtxt"
-    if not path.is_file():
-        return None
-    return model_config.parse_config(path.read_text(), name)
+    return path.read_text() if path.is_file() else None
+
+
+def read_config(repository: Path, name: str):
+    text = config_text(repository, name)
+    return None if text is None else model_config.parse_config(text, name)
 
 
 def load_model(repository: Path, name: str, version: int | None = None, device="cpu",
@@ -178,7 +182,8 @@ def load_model(repository: Path, name: str, version: int | None = None, device="
     ("cpu" or a GPU id). Raises a RepositoryError subclass naming the model and the fix."""
     repository = Path(repository)
     device = normalize_device(device)
-    config = read_config(repository, name)
+    text = config_text(repository, name)
+    config = None if text is None else model_config.parse_config(text, name)
     chosen = find.choose_version(repository, name, version,
                                  config.version_policy if config is not None and config.HasField("version_policy") else None)
     version_dir = find.model_dir(repository, name) / str(chosen)
@@ -239,10 +244,16 @@ def list_models(repository: Path, *, dali_only: bool = True) -> list[str]:
 def is_dali_model(repository: Path, name: str) -> bool:
     """No config.pbtxt (a DALI pipeline file is what the folder holds), or a config whose
     backend/platform is dali (or unset)."""
+    return non_dali_backend(repository, name) is None
+
+
+def non_dali_backend(repository: Path, name: str) -> str | None:
+    """``'backend python'``, ``'platform onnxruntime_onnx'``... for a model whose config.pbtxt
+    names another backend (Triton serves it, not this worker), else None. A config that does not
+    parse counts as DALI: its error shows when the model loads, not hidden here."""
     try:
-        config = read_config(repository, name)
-    except Exception:
-        return True  # a broken config is reported when the model loads, not hidden here
-    if config is None:
-        return True
-    return (config.backend or "dali") == "dali" and (config.platform or "dali") == "dali"
+        text = config_text(repository, name)
+        config = None if text is None else model_config.parse_text(text, name)
+    except (ConfigError, OSError, UnicodeDecodeError):
+        return None
+    return None if config is None else model_config.other_backend(config)

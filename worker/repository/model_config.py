@@ -64,8 +64,9 @@ def type_value(name: str) -> int:
     return _pb2().DataType.Value(name)
 
 
-def parse_config(text: str, model: str):
-    """Parse config.pbtxt text into a ``ModelConfig``; errors name the model and the line."""
+def parse_text(text: str, model: str):
+    """Parse config.pbtxt text into a ``ModelConfig`` of any backend; errors name the model
+    and the line."""
     from google.protobuf import text_format
 
     config = _pb2().ModelConfig()
@@ -74,13 +75,30 @@ def parse_config(text: str, model: str):
     except text_format.ParseError as e:
         raise ConfigError(f"model {model!r}: config.pbtxt does not parse: {e}; it is protobuf "
                           f"text format of Triton's ModelConfig (see Triton's model_config.proto)") from None
+    return config
+
+
+def other_backend(config) -> str | None:
+    """``'backend X'`` / ``'platform X'`` when config.pbtxt names one that is not DALI, else None."""
+    for field in ("backend", "platform"):
+        value = getattr(config, field)
+        if value and value != "dali":
+            return f"{field} {value}"
+    return None
+
+
+def parse_config(text: str, model: str):
+    """Parse a DALI model's config.pbtxt; errors name the model, the line or field, and the fix."""
+    config = parse_text(text, model)
     if config.name and config.name != model:
         raise ConfigError(f"model {model!r}: config.pbtxt says name: {config.name!r}; the name "
                           f"must match the model folder: set name: \"{model}\" or remove it")
-    backend = config.backend or config.platform
-    if backend and backend != "dali":
-        raise ConfigError(f"model {model!r}: config.pbtxt names backend {backend!r}; this worker "
-                          f"runs DALI pipelines only: set backend: \"dali\"")
+    other = other_backend(config)
+    if other:
+        backend = other.split(" ", 1)[1]
+        raise ConfigError(f"model {model!r}: config.pbtxt names {other!r}: a model for backend "
+                          f"{backend!r}, which Triton serves, not this worker (it runs DALI "
+                          f"pipelines only); if it is a DALI pipeline set backend: \"dali\"")
     return config
 
 
