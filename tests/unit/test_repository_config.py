@@ -41,6 +41,20 @@ def test_other_backend_is_read_without_refusing(text, other):
     assert mc.other_backend(mc.parse_text(text, "m")) == other
 
 
+@pytest.mark.parametrize("text, value", [
+    ("", None),
+    ('backend: "dali"\n# max_batch_size: 5\n', None),           # a comment
+    ("max_batch_size: 0", 0),                                    # proto3 parses this as absent
+    ("max_batch_size: -1", -1),
+    ('parameters [ { key: "max_batch_size" value: { string_value: "3" } } ]\nmax_batch_size: 7', 7),
+    ('input [ { name: "max_batch_size" dims: [ -1 ] } ]', None),  # nested, not the field
+    ("dynamic_batching { max_queue_delay_microseconds: 5 }", None),
+])
+def test_explicit_max_batch_size_reads_the_raw_text(text, value):
+    mc.parse_text(text, "m")
+    assert mc.explicit_max_batch_size(text) == value
+
+
 def test_autofill_from_pipeline_alone():
     f = mc.PipelineFacts(16, [mc.TensorFacts("image", UINT8, 1)],
                          [mc.TensorFacts("__CropMirrorNormalize_2", FLOAT, 3)])
@@ -61,6 +75,14 @@ def test_unnamed_pipeline_output_needs_a_config_name():
                                           r"it in config.pbtxt"):
         mc.autofill_and_validate(None, f, "m")
     assert mc.autofill_and_validate(mc.parse_config('output [ { name: "o" } ]', "m"), f, "m").output[0].name == "o"
+
+
+@pytest.mark.parametrize("value, words", [(0, "unbatched model.*does not support unbatched DALI models yet"),
+                                          (-1, r"not a batch size \(Triton requires max_batch_size >= 0\)")])
+def test_max_batch_size_zero_or_negative_message(value, words):
+    msg = mc.max_batch_size_error("m", value, 64)
+    assert re.search(rf"model 'm': config.pbtxt sets max_batch_size: {value}.*{words}.*remove the "
+                     rf"max_batch_size line to use the pipeline's batch_size \(64\)", msg), msg
 
 
 def test_partial_config_is_merged():

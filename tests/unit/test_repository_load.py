@@ -271,3 +271,27 @@ def test_layout_alone_gives_the_input_its_dims(tmp_path):
     model = load_model(tmp_path, "m")
     images = model.inputs[model.input_names.index("images")]
     assert (images.ndim, images.dims) == (3, (-1, -1, -1))
+
+
+@pytest.mark.parametrize("config, batch", [("", 4), ('backend: "dali"', 4), ("max_batch_size: 2", 2)])
+def test_absent_max_batch_size_is_filled_from_the_pipeline(tmp_path, config, batch):
+    write(tmp_path / "m" / "config.pbtxt", config)
+    write(tmp_path / "m" / "1" / "dali.py", IDENTITY_PLUS.format(const=1))
+    assert load_model(tmp_path, "m").max_batch_size == batch
+
+
+def test_explicit_max_batch_size_zero_is_refused(tmp_path):
+    write(tmp_path / "m" / "config.pbtxt", "# unbatched\nmax_batch_size: 0\n")
+    write(tmp_path / "m" / "1" / "dali.py", "raise SystemExit('must not be imported')")
+    with pytest.raises(ConfigError, match=r"model 'm': config.pbtxt sets max_batch_size: 0, which "
+                                          r"Triton's DALI backend serves as an unbatched model.*"
+                                          r"does not support unbatched DALI models yet"):
+        load_model(tmp_path, "m")
+
+
+def test_negative_max_batch_size_hint(tmp_path):
+    write(tmp_path / "m" / "config.pbtxt", "max_batch_size: -1")
+    write(tmp_path / "m" / "1" / "dali.py", IDENTITY_PLUS.format(const=1))
+    with pytest.raises(ConfigError, match=r"model 'm': config.pbtxt sets max_batch_size: -1, which "
+                                          r"is not a batch size.*remove the max_batch_size line"):
+        load_model(tmp_path, "m")

@@ -176,6 +176,14 @@ def read_config(repository: Path, name: str):
     return None if text is None else model_config.parse_config(text, name)
 
 
+def _check_config_batch_size(text: str | None, name: str) -> None:
+    """Refuse an explicit ``max_batch_size`` of 0 (Triton: an unbatched model; the DALI backend's
+    DaliModel::Batched() is false then) or below; an absent one is filled from the pipeline."""
+    explicit = model_config.explicit_max_batch_size(text) if text is not None else None
+    if explicit is not None and explicit <= 0:
+        raise ConfigError(model_config.max_batch_size_error(name, explicit))
+
+
 def load_model(repository: Path, name: str, version: int | None = None, device="cpu",
                num_threads: int | None = None, max_batch_size: int | None = None) -> LoadedModel:
     """Load ``name`` from ``repository`` (highest served version unless pinned) on ``device``
@@ -184,6 +192,7 @@ def load_model(repository: Path, name: str, version: int | None = None, device="
     device = normalize_device(device)
     text = config_text(repository, name)
     config = None if text is None else model_config.parse_config(text, name)
+    _check_config_batch_size(text, name)
     chosen = find.choose_version(repository, name, version,
                                  config.version_policy if config is not None and config.HasField("version_policy") else None)
     version_dir = find.model_dir(repository, name) / str(chosen)

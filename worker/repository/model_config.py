@@ -9,7 +9,9 @@ Rules, as the DALI backend applies them:
   names (the names DALI serialized in ``pipe_outputs``, e.g. ``__CropMirrorNormalize_2``;
   AutofillIOConfig in src/config_tools/config_tools.cc takes ``GetOutputName(i)``); missing
   ``data_type``/``dims`` come from ``@pipeline_def(output_dtype=..., output_ndim=...)``;
-- ``max_batch_size`` comes from the pipeline's ``batch_size`` unless the config sets it.
+- ``max_batch_size`` comes from the pipeline's ``batch_size`` unless the config sets it. Whether
+  the config sets it is read from the raw text (:func:`explicit_max_batch_size`), since proto3
+  parses an absent field and ``max_batch_size: 0`` alike.
 """
 from __future__ import annotations
 
@@ -100,6 +102,28 @@ def parse_config(text: str, model: str):
                           f"{backend!r}, which Triton serves, not this worker (it runs DALI "
                           f"pipelines only); if it is a DALI pipeline set backend: \"dali\"")
     return config
+
+
+def explicit_max_batch_size(text: str) -> int | None:
+    """The top-level ``max_batch_size`` written in config.pbtxt, None when absent: the DALI
+    backend's ReadMBSFromPBtxt (src/config_tools/config_tools.cc), which skips comments,
+    strings and ``[...]``/``{...}`` blocks, done here with protobuf's own tokenizer. ``text``
+    must already parse (see :func:`parse_text`)."""
+    from google.protobuf import text_format
+
+    tok = text_format.Tokenizer(text.splitlines())
+    depth = 0
+    while not tok.AtEnd():
+        if tok.token in ("{", "[", "<"):
+            depth += 1
+        elif tok.token in ("}", "]", ">"):
+            depth -= 1
+        elif depth == 0 and tok.token == "max_batch_size":
+            tok.NextToken()
+            tok.TryConsume(":")
+            return tok.ConsumeInteger()
+        tok.NextToken()
+    return None
 
 
 def new_config(model: str):
@@ -193,10 +217,24 @@ def autofill_and_validate(config, facts: PipelineFacts, model: str):
                           f"name in config.pbtxt's output list (outputs are matched by position)")
     # batch size
     if out.max_batch_size < 0:
-        raise ConfigError(f"model {model!r}: max_batch_size is {out.max_batch_size}: use a positive value")
+        raise ConfigError(max_batch_size_error(model, out.max_batch_size, facts.batch_size))
     if out.max_batch_size == 0:
         out.max_batch_size = facts.batch_size
     return out
+
+
+def max_batch_size_error(model: str, value: int, pipeline_batch_size: int | None = None) -> str:
+    """Why an explicit ``max_batch_size`` of 0 or below is refused, and the fix."""
+    theirs = f" ({pipeline_batch_size})" if pipeline_batch_size else ""
+    fix = (f"remove the max_batch_size line to use the pipeline's batch_size{theirs}, or set a "
+           f"positive max_batch_size")
+    if value == 0:
+        return (f"model {model!r}: config.pbtxt sets max_batch_size: 0, which Triton's DALI "
+                f"backend serves as an unbatched model (each request is a whole batch and dims "
+                f"include the batch dimension); this worker does not support unbatched DALI "
+                f"models yet: {fix}")
+    return (f"model {model!r}: config.pbtxt sets max_batch_size: {value}, which is not a batch "
+            f"size (Triton requires max_batch_size >= 0): {fix}")
 
 
 def numpy_dtype(data_type: int) -> np.dtype:
