@@ -181,3 +181,10 @@ def test_pipeline_output_names_are_the_serialized_ones():
 
     assert re.fullmatch(r"__Flip_\d+", read_serialized(named().serialize()).output_names[0])
     assert read_serialized(named().serialize()).output_names[1] == "images"
+
+
+def test_deserializable_as_dali_checks_required_fields():
+    from worker.repository.serialized import deserialize_problem
+
+    assert "batch_size" in deserialize_problem(b"")       # DALI's PipelineDef requires it
+    assert deserialize_problem(b"\x00\x01garbage\xff")

@@ -217,6 +217,14 @@ def test_batch_size_and_threads_overrides(tmp_path):
     assert (model.max_batch_size, model.num_threads) == (7, 1)
 
 
+def test_garbage_model_dali_alone_names_the_file(tmp_path):
+    v = model_dir(tmp_path, "m")
+    (v / "model.dali").write_bytes(b"")
+    with pytest.raises(Exception, match=r"model 'm' \(.*model.dali\): not a serialized DALI "
+                                        r"pipeline \(missing required fields: batch_size\)"):
+        load_model(tmp_path, "m")
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -295,3 +303,49 @@ def test_negative_max_batch_size_hint(tmp_path):
     with pytest.raises(ConfigError, match=r"model 'm': config.pbtxt sets max_batch_size: -1, which "
                                           r"is not a batch size.*remove the max_batch_size line"):
         load_model(tmp_path, "m")
+
+
+@pytest.mark.parametrize("corrupt", [b"", b"\x00\x01garbage\xff", b"not a pipeline at all"])
+def test_corrupt_model_dali_falls_back_to_dali_py(tmp_path, caplog, corrupt):
+    v = model_dir(tmp_path, "m")
+    (v / "model.dali").write_bytes(corrupt)
+    (v / "dali.py").write_text(IDENTITY_PLUS.format(const=5))
+    with caplog.at_level("WARNING", logger="worker.repository.load"):
+        model = load_model(tmp_path, "m")
+    assert model.source == v / "dali.py"
+    (res,) = PipelineRunner(model).run([{"x": np.array([1], np.int32)}])
+    np.testing.assert_array_equal(res.outputs[model.output_names[0]], [6])
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert str(v / "model.dali") in warning.getMessage() and "falling back to dali.py" in warning.getMessage()
+
+
+def test_failing_custom_py_falls_back_to_dali_py(tmp_path, caplog):
+    v = model_dir(tmp_path, "m", 'default_model_filename: "custom.py"')
+    (v / "custom.py").write_text("import no_such_module_here\n")
+    (v / "dali.py").write_text(IDENTITY_PLUS.format(const=5))
+    assert load_model(tmp_path, "m").source == v / "dali.py"
+    assert "custom.py" in caplog.text and "no_such_module_here" in caplog.text
+
+
+def test_no_pipeline_file_loads(tmp_path):
+    v = model_dir(tmp_path, "m")
+    (v / "model.dali").write_bytes(b"garbage")
+    (v / "dali.py").write_text("x = 1\n")
+    with pytest.raises(PipelineLoadError, match=r"model 'm' version 1: no pipeline file loads: "
+                                                r"model.dali: not a serialized DALI pipeline .*; "
+                                                r"dali.py: .*Found none"):
+        load_model(tmp_path, "m")
+
+
+def test_valid_model_dali_wins_over_dali_py(tmp_path):
+    from nvidia.dali import fn, pipeline_def, types
+
+    @pipeline_def(batch_size=3, num_threads=1, device_id=None, output_dtype=[types.INT32], output_ndim=[1])
+    def serialized():
+        return fn.external_source(name="x", dtype=types.INT32, ndim=1) * 10
+
+    v = model_dir(tmp_path, "m")
+    (v / "model.dali").write_bytes(serialized().serialize())
+    (v / "dali.py").write_text("raise SystemExit('must not be imported')")
+    model = load_model(tmp_path, "m")
+    assert model.source == v / "model.dali" and model.max_batch_size == 3

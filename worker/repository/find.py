@@ -6,9 +6,11 @@ Layout (as Triton reads it)::
     <repository>/<model>/<version>/model.dali  serialized pipeline (or default_model_filename)
     <repository>/<model>/<version>/dali.py     or a Python file with one @autoserialize pipeline
 
-File precedence inside a version folder follows the DALI backend: the file named by
-``default_model_filename`` (default ``model.dali``) as a serialized pipeline; if that name ends
-in ``.py``, that file autoserialized; failing that, ``dali.py``.
+File precedence inside a version folder follows the DALI backend (``DaliModel::LoadModel`` in
+src/dali_model.h): the file named by ``default_model_filename`` (default ``model.dali``) as a
+serialized pipeline; if that name ends in ``.py``, that file autoserialized (the backend tries
+any name, but its ``importlib.util.spec_from_file_location`` finds no loader for other
+suffixes); failing that -- missing, or failing to load -- ``dali.py`` autoserialized.
 """
 from __future__ import annotations
 
@@ -109,16 +111,26 @@ def choose_version(repository: Path, name: str, version: int | None = None, poli
     return served[-1]
 
 
-def find_model_file(version_dir: Path, default_model_filename: str = "", model: str = "") -> ModelFile:
-    """The pipeline file of one version folder, by the DALI backend's precedence."""
+def model_file_candidates(version_dir: Path, default_model_filename: str = "",
+                          model: str = "") -> list[ModelFile]:
+    """The pipeline files present in one version folder, in the order the DALI backend tries
+    them: the default file, then ``dali.py``; a loader takes the first that loads."""
     filename = default_model_filename or DEFAULT_MODEL_FILENAME
     validate_name(filename, f"default_model_filename of model {model!r}")
+    found = []
     candidate = version_dir / filename
     if candidate.is_file():
-        return ModelFile(candidate, "autoserialize" if filename.endswith(".py") else "serialized")
+        found.append(ModelFile(candidate, "autoserialize" if filename.endswith(".py") else "serialized"))
     fallback = version_dir / AUTOSERIALIZE_FILENAME
-    if fallback.is_file():
-        return ModelFile(fallback, "autoserialize")
+    if fallback.is_file() and fallback != candidate:
+        found.append(ModelFile(fallback, "autoserialize"))
+    if found:
+        return found
     raise ModelNotFoundError(f"model {model!r}: no pipeline in {str(version_dir)!r}: expected "
                              f"{filename} (serialized, or Python if it ends in .py) or "
                              f"{AUTOSERIALIZE_FILENAME} with one @autoserialize pipeline")
+
+
+def find_model_file(version_dir: Path, default_model_filename: str = "", model: str = "") -> ModelFile:
+    """The first pipeline file of one version folder, by the DALI backend's precedence."""
+    return model_file_candidates(version_dir, default_model_filename, model)[0]

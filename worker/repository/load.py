@@ -23,7 +23,7 @@ import numpy as np
 
 from . import find, model_config
 from .errors import ConfigError, DeviceError, PipelineLoadError
-from .serialized import SerializedInfo, read_serialized
+from .serialized import SerializedInfo, deserialize_problem, read_serialized
 
 log = logging.getLogger(__name__)
 _ENV_LOCK = threading.Lock()   # os.environ and sys.path are process-wide
@@ -184,6 +184,38 @@ def _check_config_batch_size(text: str | None, name: str) -> None:
         raise ConfigError(model_config.max_batch_size_error(name, explicit))
 
 
+def _serialize(candidates: list[find.ModelFile], device, name: str, version: int):
+    """Bytes of the first candidate that loads, as DaliModel::LoadModel (src/dali_model.h) tries
+    them: a serialized file counts when DALI can deserialize it, a Python file when it
+    autoserializes; a failure moves on to the next file (``dali.py``) with a warning."""
+    failures = []
+    for i, model_file in enumerate(candidates):
+        if model_file.kind == "serialized":
+            data = model_file.path.read_bytes()
+            problem = deserialize_problem(data)
+            error = None if problem is None else f"not a serialized DALI pipeline ({problem})"
+        else:
+            try:
+                data, error = autoserialize(model_file.path, device, name), None
+            except PipelineLoadError as e:
+                if len(candidates) == 1:
+                    raise
+                error = str(e)
+        if error is None:
+            return data, model_file
+        failures.append(f"{model_file.path.name}: {error}")
+        if i + 1 < len(candidates):
+            log.warning("model %s version %d: %s failed to load (%s); falling back to %s, as "
+                        "Triton's DALI backend does", name, version, model_file.path, error,
+                        candidates[i + 1].path.name)
+    if len(candidates) == 1:   # one serialized file: the full reason, from read_serialized
+        read_serialized(data, what=f"model {name!r} ({candidates[0].path})")
+    raise PipelineLoadError(f"model {name!r} version {version}: no pipeline file loads: "
+                            f"{'; '.join(failures)}: fix one of them (serialize with "
+                            f"Pipeline.serialize(filename=...), or one @autoserialize pipeline "
+                            f"in the .py)")
+
+
 def load_model(repository: Path, name: str, version: int | None = None, device="cpu",
                num_threads: int | None = None, max_batch_size: int | None = None) -> LoadedModel:
     """Load ``name`` from ``repository`` (highest served version unless pinned) on ``device``
@@ -196,11 +228,8 @@ def load_model(repository: Path, name: str, version: int | None = None, device="
     chosen = find.choose_version(repository, name, version,
                                  config.version_policy if config is not None and config.HasField("version_policy") else None)
     version_dir = find.model_dir(repository, name) / str(chosen)
-    model_file = find.find_model_file(version_dir, config.default_model_filename if config else "", name)
-    if model_file.kind == "serialized":
-        serialized = model_file.path.read_bytes()
-    else:
-        serialized = autoserialize(model_file.path, device, name)
+    candidates = find.model_file_candidates(version_dir, config.default_model_filename if config else "", name)
+    serialized, model_file = _serialize(candidates, device, name, chosen)
     info = read_serialized(serialized, what=f"model {name!r} ({model_file.path})")
     if device == "cpu" and info.needs_gpu:
         raise DeviceError(f"model {name!r} version {chosen}: {model_file.path.name} uses GPU "

@@ -3,7 +3,10 @@
 A deserialized ``Pipeline`` does not tell Python the names of its ``fn.external_source``
 inputs, so we read them from the protobuf itself. DALI's schema (``dali/pipeline/proto/
 dali.proto``, package ``dali_proto``, proto2) is rebuilt here at runtime from a descriptor;
-only the fields we read are needed, unknown ones are skipped by the parser.
+only the fields we read are needed, unknown ones are skipped by the parser. The ``required``
+labels are DALI's own, so a parse succeeds exactly when DALI's ``daliIsDeserializable`` (a
+protobuf parse of ``PipelineDef``) would: the test the Triton DALI backend applies to
+``model.dali`` before it falls back to ``dali.py``.
 """
 from __future__ import annotations
 
@@ -39,25 +42,25 @@ def _pipeline_def_class():
     fp.package = "dali_proto"
     fp.syntax = "proto2"
     _message(fp, "Argument", [
-        ("name", 1, "OPTIONAL", "STRING", None),
+        ("name", 1, "REQUIRED", "STRING", None),
         ("type", 2, "OPTIONAL", "STRING", None),
         ("floats", 3, "REPEATED", "FLOAT", None),
         ("ints", 4, "REPEATED", "INT64", None),
         ("strings", 5, "REPEATED", "STRING", None),
         ("bools", 6, "REPEATED", "BOOL", None),
         ("extra_args", 7, "REPEATED", "MESSAGE", "Argument"),
-        ("is_vector", 8, "OPTIONAL", "BOOL", None),
+        ("is_vector", 8, "REQUIRED", "BOOL", None),
     ])
     _message(fp, "InputOutput", [
-        ("name", 1, "OPTIONAL", "STRING", None),
-        ("device", 2, "OPTIONAL", "STRING", None),
-        ("is_argument_input", 3, "OPTIONAL", "BOOL", None),
+        ("name", 1, "REQUIRED", "STRING", None),
+        ("device", 2, "REQUIRED", "STRING", None),
+        ("is_argument_input", 3, "REQUIRED", "BOOL", None),
         ("arg_name", 4, "OPTIONAL", "STRING", None),
         ("dtype", 5, "OPTIONAL", "INT32", None),
         ("ndim", 6, "OPTIONAL", "INT32", None),
     ])
     _message(fp, "OpDef", [
-        ("name", 1, "OPTIONAL", "STRING", None),
+        ("name", 1, "REQUIRED", "STRING", None),
         ("input", 2, "REPEATED", "MESSAGE", "InputOutput"),
         ("output", 3, "REPEATED", "MESSAGE", "InputOutput"),
         ("args", 4, "REPEATED", "MESSAGE", "Argument"),
@@ -66,7 +69,7 @@ def _pipeline_def_class():
     ])
     _message(fp, "PipelineDef", [
         ("num_threads", 1, "OPTIONAL", "INT64", None),
-        ("batch_size", 2, "OPTIONAL", "INT32", None),
+        ("batch_size", 2, "REQUIRED", "INT32", None),
         ("use_async", 3, "OPTIONAL", "BOOL", None),
         ("pipeline", 4, "OPTIONAL", "BOOL", None),
         ("op", 5, "REPEATED", "MESSAGE", "OpDef"),
@@ -135,16 +138,33 @@ def _external_ndim(op) -> int | None:
     return len(layout) if ndim is None and layout else ndim
 
 
-def read_serialized(data: bytes, what: str = "pipeline") -> SerializedInfo:
-    """Parse the bytes of a serialized DALI pipeline. ``what`` names it in errors."""
+def _parse(data: bytes):
+    """(PipelineDef, None) or (None, why it does not parse) -- DALI's test, see deserialize_problem."""
     from google.protobuf.message import DecodeError
 
     proto = _pipeline_def_class()()
     try:
         proto.ParseFromString(data)
     except DecodeError as e:
-        raise RepositoryError(f"{what}: not a serialized DALI pipeline ({e}); serialize it with "
-                              f"Pipeline.serialize(filename=...) or give a dali.py instead") from None
+        return None, str(e)
+    if not proto.IsInitialized():   # C++ ParseFrom* checks required fields; upb's does not
+        return None, f"missing required fields: {', '.join(proto.FindInitializationErrors())}"
+    return proto, None
+
+
+def deserialize_problem(data: bytes) -> str | None:
+    """None when DALI's daliIsDeserializable would accept ``data`` (Pipeline::IsDeserializable:
+    a protobuf parse of ``PipelineDef``, required fields present), else why not. The Triton DALI
+    backend tries the next pipeline file when it fails (TryLoadModel in src/dali_model.h)."""
+    return _parse(data)[1]
+
+
+def read_serialized(data: bytes, what: str = "pipeline") -> SerializedInfo:
+    """Parse the bytes of a serialized DALI pipeline. ``what`` names it in errors."""
+    proto, why = _parse(data)
+    if proto is None:
+        raise RepositoryError(f"{what}: not a serialized DALI pipeline ({why}); serialize it with "
+                              f"Pipeline.serialize(filename=...) or give a dali.py instead")
     if not proto.op:
         raise RepositoryError(f"{what}: not a serialized DALI pipeline (no operators); serialize "
                               f"it with Pipeline.serialize(filename=...) or give a dali.py instead")
