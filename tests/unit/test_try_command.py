@@ -1,9 +1,11 @@
 """`dali-worker try` and `dali-worker pipelines` on the example repository and the committed
 sample photos (no Kafka)."""
+import json
 import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from worker.cli import main
 
@@ -57,14 +59,122 @@ def test_try_uses_dsw_repository(monkeypatch, capsys):
     assert "channel_mean: float16 [3]" in capsys.readouterr().out
 
 
-def test_pipelines_command(capsys):
-    assert main(["pipelines", "--repository", REPO]) == 0
+def test_pipelines_command_loads_named_models(capsys):
+    assert main(["pipelines", "--repository", REPO, "--load"]) == 0
     out = capsys.readouterr().out
     for name in ("classify", "classify_reduce", "crop_window", "identity"):
         assert name in out
     assert "window           TYPE_FP32  [4]" in out
-    assert main(["pipelines", "--repository", REPO, "--json"]) == 0
-    import json
+    assert re.search(r"output \S+ +TYPE_FP32  \[-1, -1, -1\]", out)     # classify's, loaded
+    assert main(["pipelines", "--repository", REPO, "--json", "classify", "crop_window"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [m["name"] for m in data["models"]] == ["classify", "crop_window"]
+    crop = data["models"][1]
+    assert crop["loaded"] and crop["max_batch_size"] == 32
+    assert crop["outputs"] == [{"name": "crop", "data_type": "TYPE_UINT8", "dims": [224, 224, 3]}]
+    assert data["models"][0]["inputs"] == [{"name": "image", "data_type": "TYPE_UINT8", "dims": [-1]}]
 
+
+def test_pipelines_default_lists_without_loading(capsys):
+    assert main(["pipelines", "--repository", REPO]) == 0
+    out = capsys.readouterr().out
+    assert "repository " in out and "4 DALI model(s)" in out
+    assert "classify  version 1 of [1]  dali.py (Python, not imported)" in out
+    assert "crop_window  version 1 of [1]  crop_window.py (Python, not imported)" in out
+    assert "config.pbtxt: max_batch_size 32" in out
+    assert "window           TYPE_FP32  [4]" in out            # what config.pbtxt says
+    assert "name models, or pass --load" in out
+    assert main(["pipelines", "--repository", REPO, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert {m["name"] for m in data["models"]} >= {"classify", "identity"}
+    assert not any(m["loaded"] for m in data["models"])
+
+
+MARKED = """
+import pathlib
+pathlib.Path({marker!r}).write_text("imported")
+from nvidia.dali import fn, pipeline_def, types
+from nvidia.dali.plugin.triton import autoserialize
+
+@autoserialize
+@pipeline_def(batch_size=4, num_threads=1, device_id=None, output_dtype=[types.UINT8], output_ndim=[1])
+def same():
+    return fn.external_source(name="x", dtype=types.UINT8, ndim=1)
+"""
+
+
+def test_pipelines_imports_nothing_unless_asked(tmp_path, capsys):
+    marker = tmp_path / "imported.txt"
+    repo = tmp_path / "repo"
+    (repo / "m" / "1").mkdir(parents=True)
+    (repo / "m" / "1" / "dali.py").write_text(MARKED.format(marker=str(marker)))
+    assert main(["pipelines", "--repository", str(repo)]) == 0
+    assert not marker.exists()
+    assert "m  version 1 of [1]  dali.py (Python, not imported)" in capsys.readouterr().out
+    assert main(["pipelines", "--repository", str(repo), "m"]) == 0
+    assert marker.exists()
+    assert "input  x                TYPE_UINT8 [-1]" in capsys.readouterr().out
+
+
+def test_pipelines_reads_serialized_model_dali_without_code(tmp_path, capsys):
+    from nvidia.dali import fn, pipeline_def, types
+
+    @pipeline_def(batch_size=6, num_threads=1, device_id=None)
+    def ser():
+        return fn.flip(fn.external_source(name="images", dtype=types.UINT8, layout="HWC"))
+
+    (tmp_path / "s" / "1").mkdir(parents=True)
+    (tmp_path / "s" / "1" / "model.dali").write_bytes(ser().serialize())
+    assert main(["pipelines", "--repository", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "s  version 1 of [1]  model.dali (serialized)" in out
+    assert re.search(r"model.dali declares batch_size 6; external sources images \(TYPE_UINT8, "
+                     r"ndim 3\); outputs __Flip_\d+", out), out
+
+
+def write_other_backends(repo: Path) -> None:
+    for name, config, model_file in (
+            ("resnet_onnx", 'platform: "onnxruntime_onnx"\nmax_batch_size: 8', "model.onnx"),
+            ("postprocess", 'backend: "python"', "model.py"),
+            ("ensemble_all", 'platform: "ensemble"', None)):
+        (repo / name / "1").mkdir(parents=True)
+        (repo / name / "config.pbtxt").write_text(config)
+        if model_file:
+            (repo / name / "1" / model_file).write_text("not dali")
+
+
+@pytest.mark.parametrize("load", [[], ["--load"]])
+def test_pipelines_skips_other_backends(tmp_path, capsys, load):
+    repo = tmp_path / "repo"
+    write_other_backends(repo)
+    (repo / "m" / "1").mkdir(parents=True)
+    (repo / "m" / "1" / "dali.py").write_text(MARKED.format(marker=str(tmp_path / "marker")))
+    assert main(["pipelines", "--repository", str(repo), *load]) == 0
+    out = capsys.readouterr().out
+    assert "1 DALI model(s), 3 skipped" in out and "ERROR" not in out and "set backend" not in out
+    assert "skipped: resnet_onnx: platform onnxruntime_onnx, served by Triton, not this worker" in out
+    assert "skipped: postprocess: backend python, served by Triton" in out
+    assert "skipped: ensemble_all: platform ensemble, served by Triton" in out
+    assert main(["pipelines", "--repository", str(repo), "--json", *load]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [m["name"] for m in data["models"]] == ["m"]
+    assert {s["name"]: s["backend"] for s in data["skipped"]} == {
+        "resnet_onnx": "platform onnxruntime_onnx", "postprocess": "backend python",
+        "ensemble_all": "platform ensemble"}
+
+
+def test_pipelines_errors_without_loading(tmp_path, capsys):
+    (tmp_path / "z" / "1").mkdir(parents=True)
+    (tmp_path / "z" / "1" / "dali.py").write_text("raise SystemExit('must not be imported')")
+    (tmp_path / "z" / "config.pbtxt").write_text("max_batch_size: 0")
+    assert main(["pipelines", "--repository", str(tmp_path)]) == 1
+    assert "z (versions 1): ERROR model 'z': config.pbtxt sets max_batch_size: 0" in capsys.readouterr().out
+
+
+def test_pipelines_help_says_the_repository_is_code(capsys):
+    with pytest.raises(SystemExit):
+        main(["pipelines", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "The repository is trusted code" in out and "runs with the rights of this process" in out
+    assert "--load" in out and "--json" in out
+

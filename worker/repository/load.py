@@ -219,7 +219,9 @@ def _serialize(candidates: list[find.ModelFile], device, name: str, version: int
 def load_model(repository: Path, name: str, version: int | None = None, device="cpu",
                num_threads: int | None = None, max_batch_size: int | None = None) -> LoadedModel:
     """Load ``name`` from ``repository`` (highest served version unless pinned) on ``device``
-    ("cpu" or a GPU id). Raises a RepositoryError subclass naming the model and the fix."""
+    ("cpu" or a GPU id). Raises a RepositoryError subclass naming the model and the fix.
+
+    The repository is trusted code: a Python pipeline file is imported (executed) here."""
     repository = Path(repository)
     device = normalize_device(device)
     text = config_text(repository, name)
