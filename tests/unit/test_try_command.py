@@ -178,3 +178,48 @@ def test_pipelines_help_says_the_repository_is_code(capsys):
     assert "The repository is trusted code" in out and "runs with the rights of this process" in out
     assert "--load" in out and "--json" in out
 
+
+CROP = ["try", "crop_window", str(DATA / "chelsea.jpg"), "--repository", REPO]
+
+
+@pytest.mark.parametrize("value, words", [
+    ("window=abc", r"'abc' is not a number; input 'window' is float32 with dims \[4\], e\.g\. "
+                   r"--value window=0\.5,0\.5,0\.5,0\.5"),
+    ("window=0.25,x,0.5,0.5", r"'x' is not a number; input 'window' is float32"),
+    ("nope=1", r"use NAME=V1,V2,\.\.\. with NAME one of image, window"),
+])
+def test_try_bad_value_is_a_one_line_usage_error(capsys, value, words):
+    assert main([*CROP, "--value", value]) == 2
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert re.search(r"^error: .*" + words, captured.err), captured.err
+
+
+def test_try_missing_input_is_a_usage_error(capsys):
+    assert main(CROP) == 2
+    assert "also needs input(s) window" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dtype, text, words", [
+    ("int32", "1.7", "1.7 is not an integer; input 'v' is int32"),
+    ("uint8", "300", "300 is outside uint8's range 0..255"),
+    ("uint8", "-1", "-1 is outside uint8's range 0..255"),
+    ("int8", "abc", "'abc' is not a number; input 'v' is int8 with dims [-1], e.g. --value v=1,1"),
+    ("float16", "70000", "70000 overflows float16"),
+])
+def test_values_must_fit_the_dtype_exactly(dtype, text, words):
+    from worker.commands.try_pipeline import UsageError, parse_value
+    from worker.repository.load import TensorSpec
+
+    with pytest.raises(UsageError, match=re.escape(words)):
+        parse_value(TensorSpec("v", np.dtype(dtype), 1, (-1,)), text)
+
+
+def test_values_that_fit_are_exact():
+    from worker.commands.try_pipeline import parse_value
+    from worker.repository.load import TensorSpec
+
+    got = parse_value(TensorSpec("v", np.dtype("int64"), 1, (-1,)), "1.0, -3,9223372036854775807")
+    assert got.dtype == np.int64 and got.tolist() == [1, -3, 2 ** 63 - 1]
+    assert parse_value(TensorSpec("v", np.dtype("uint8"), 1, (-1,)), "0,255").tolist() == [0, 255]
+    assert parse_value(TensorSpec("w", np.dtype("float32"), 1, (4,)), "0.25,0.5,1,2").tolist() == [0.25, 0.5, 1, 2]

@@ -47,35 +47,81 @@ def summary(arr) -> str:
     return f"min {a.min():.4g} max {a.max():.4g} mean {a.mean():.4g}"
 
 
+class UsageError(Exception):
+    """A mistake in the command line: printed as one line, exit status 2."""
+
+
 def _pick_input(model, wanted: str | None) -> str:
     import numpy as np
 
     names = model.input_names
     if wanted:
         if wanted not in names:
-            raise SystemExit(f"model {model.name!r} has no input {wanted!r} (inputs: {', '.join(names)})")
+            raise UsageError(f"model {model.name!r} has no input {wanted!r} (inputs: {', '.join(names)})")
         return wanted
     media = [i.name for i in model.inputs if i.dtype == np.uint8 and i.ndim == 1]
     if len(media) == 1:
         return media[0]
-    raise SystemExit(f"model {model.name!r} has inputs {', '.join(names)}: say which one the "
+    raise UsageError(f"model {model.name!r} has inputs {', '.join(names)}: say which one the "
                      f"files feed with --input NAME")
 
 
-def _values(model, items: list[str], media_input: str) -> dict:
+def _example(spec) -> str:
     import numpy as np
 
+    n = spec.dims[0] if len(spec.dims) == 1 and spec.dims[0] > 0 else 2
+    one = "1" if np.dtype(spec.dtype).kind in "biu" else "0.5"
+    return f"--value {spec.name}={','.join([one] * n)}"
+
+
+def _as(dtype, number: float):
+    import numpy as np
+
+    with np.errstate(over="ignore"):
+        return dtype.type(number)
+
+
+def parse_value(spec, text: str):
+    """``V1,V2,...`` as a 1-D array of the input's dtype; UsageError unless every value is a
+    number that the dtype holds exactly (no 1.7 for INT32, no 300 or -1 for UINT8)."""
+    import numpy as np
+
+    dtype = np.dtype(spec.dtype)
+    where = f"input {spec.name!r} is {dtype.name} with dims {list(spec.dims)}, e.g. {_example(spec)}"
+    values = []
+    for item in (v.strip() for v in text.split(",")):
+        if not item:
+            continue
+        try:
+            number = float(item)
+        except ValueError:
+            raise UsageError(f"--value {spec.name}={text}: {item!r} is not a number; {where}") from None
+        if dtype.kind in "biu":
+            if not number.is_integer():
+                raise UsageError(f"--value {spec.name}={text}: {item} is not an integer; {where}")
+            number = int(item) if item.lstrip("+-").isdigit() else int(number)
+            low, high = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+            if not low <= number <= high:
+                raise UsageError(f"--value {spec.name}={text}: {item} is outside {dtype.name}'s "
+                                 f"range {low}..{high}; {where}")
+        elif np.isfinite(number) and not np.isfinite(_as(dtype, number)):
+            raise UsageError(f"--value {spec.name}={text}: {item} overflows {dtype.name}; {where}")
+        values.append(number)
+    return np.array(values, dtype=dtype)
+
+
+def _values(model, items: list[str], media_input: str) -> dict:
     specs = {i.name: i for i in model.inputs}
     out = {}
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or name not in specs:
-            raise SystemExit(f"--value {item!r}: use NAME=V1,V2,... with NAME one of "
+            raise UsageError(f"--value {item!r}: use NAME=V1,V2,... with NAME one of "
                              f"{', '.join(specs)}")
-        out[name] = np.array([float(v) for v in text.split(",") if v.strip()], dtype=specs[name].dtype)
+        out[name] = parse_value(specs[name], text)
     missing = [n for n in specs if n != media_input and n not in out]
     if missing:
-        raise SystemExit(f"model {model.name!r} also needs input(s) {', '.join(missing)}: give "
+        raise UsageError(f"model {model.name!r} also needs input(s) {', '.join(missing)}: give "
                          f"them with --value NAME=V1,V2,...")
     return out
 
@@ -93,8 +139,12 @@ def main(args) -> int:
     except RepositoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    media_input = _pick_input(model, args.input_name)
-    fixed = _values(model, args.value, media_input)
+    try:
+        media_input = _pick_input(model, args.input_name)
+        fixed = _values(model, args.value, media_input)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     samples = []
     for path in args.files:
         if not path.is_file():
