@@ -17,7 +17,7 @@ from aiokafka.structs import TopicPartition
 from tests.kafka_helpers import create_topics
 from worker.config import Route, WorkerConfig
 from worker.pipeline.runner import SampleResult
-from worker.stream.routing import ServedPipeline
+from worker.stream.plan import ServedPipeline, compile_plan
 from worker.stream.worker import Lane, StreamWorker
 
 PARTS, N = 16, 2000
@@ -56,7 +56,9 @@ def test_records_fetched_before_the_assignment_callback_keep_their_outcomes(
                                          format="raw")],
                            state_dir=str(tmp_path), commit_interval_ms=200).check()
         served = ServedPipeline("stand_in", {"data": (np.dtype(np.uint8), 1)}, 32)
-        worker = StreamWorker(cfg, {"stand_in": Lane(served, _stand_in, ThreadPoolExecutor(1))})
+        plan = compile_plan(cfg, {"stand_in": served})
+        worker = StreamWorker(cfg, plan, {k: Lane(lp, _stand_in, ThreadPoolExecutor(1))
+                                          for k, lp in plan.lanes.items()})
         task = asyncio.create_task(worker.run())
         consumer = AIOKafkaConsumer(tout, tdlq, bootstrap_servers=kafka_bootstrap, group_id=None,
                                     auto_offset_reset="earliest", isolation_level="read_committed")

@@ -36,12 +36,16 @@ class _Open(Generic[T]):
 
 
 class MicroBatcher(Generic[T]):
-    """One open batch per key (a key is a pipeline, or a pipeline and model)."""
+    """One open batch per key (a lane: a route and a pipeline), each key with its own size
+    limit and delay (a number for every key, or a dict per key)."""
 
-    def __init__(self, max_batch_size: int | dict[Any, int], max_delay_s: float) -> None:
+    def __init__(self, max_batch_size: int | dict[Any, int], max_delay_s: float | dict[Any, float]) -> None:
         self._max = max_batch_size
-        self.max_delay_s = max_delay_s
+        self._delay = max_delay_s
         self._open: dict[Hashable, _Open[T]] = {}
+
+    def delay(self, key: Hashable) -> float:
+        return self._delay[key] if isinstance(self._delay, dict) else self._delay
 
     def limit(self, key: Hashable) -> int:
         size = self._max.get(key) if isinstance(self._max, dict) else self._max
@@ -62,9 +66,9 @@ class MicroBatcher(Generic[T]):
         return None
 
     def due(self, now: float) -> list[Batch[T]]:
-        """Batches whose oldest item has waited ``max_delay_s``; removes them."""
+        """Batches whose oldest item has waited their key's delay; removes them."""
         out = []
-        for key in [k for k, ob in self._open.items() if now - ob.opened_at >= self.max_delay_s]:
+        for key in [k for k, ob in self._open.items() if now - ob.opened_at >= self.delay(k)]:
             ob = self._open.pop(key)
             out.append(Batch(key, ob.items, ob.opened_at, "deadline"))
         return out
@@ -73,7 +77,7 @@ class MicroBatcher(Generic[T]):
         """Clock time at which the next batch becomes due, or None when nothing is open."""
         if not self._open:
             return None
-        return min(ob.opened_at for ob in self._open.values()) + self.max_delay_s
+        return min(ob.opened_at + self.delay(k) for k, ob in self._open.items())
 
     def drain(self) -> list[Batch[T]]:
         """Every open batch, now (shutdown)."""

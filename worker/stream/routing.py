@@ -18,6 +18,7 @@ from worker.pipeline.media import describe_head, image_format
 from worker.stream.errors import MessageError
 from worker.stream.messages import check_inputs, decode_input
 from worker.stream.offsets import TopicPartition
+from worker.stream.plan import LanePlan, Plan, ServedPipeline  # noqa: F401 (ServedPipeline: re-export)
 
 
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
@@ -40,16 +41,7 @@ class Pending:
     meta: dict[str, Any] = field(default_factory=dict)
     reply_to: str | None = None
     received: float = 0.0  # time.time() when consumed
-
-
-@dataclass
-class ServedPipeline:
-    """What routing needs to know of a loaded pipeline."""
-
-    name: str
-    input_specs: dict[str, tuple[np.dtype, int | None]]
-    max_batch_size: int
-    image_inputs: frozenset[str] = frozenset()  # inputs that feed an image decoder
+    lane: LanePlan | None = None  # the lane whose batch it joins
 
 
 def clip(text: str | None, limit: int = 80) -> str:
@@ -60,9 +52,10 @@ def clip(text: str | None, limit: int = 80) -> str:
 
 
 class Router:
-    def __init__(self, cfg: WorkerConfig, pipelines: dict[str, ServedPipeline]) -> None:
+    def __init__(self, cfg: WorkerConfig, plan: Plan) -> None:
         self.cfg = cfg
-        self.pipelines = pipelines
+        self.plan = plan
+        self.pipelines = {lane.pipeline.name: lane.pipeline for lane in plan.lanes.values()}
         # topics an envelope's reply_to may never name: writing there would feed the worker
         # its own output, or corrupt another part of the system with the worker's rights
         self._not_replies = set(cfg.input_topics) | {cfg.dead_letter_for(r) for r in cfg.routes}
@@ -83,7 +76,8 @@ class Router:
 
     def admit(self, record, epoch: int) -> Pending:
         """Decode and check one aiokafka ConsumerRecord; raises MessageError for a dead letter."""
-        route = self.cfg.route_for_topic(record.topic)
+        rp = self.plan.route_for(record.topic)
+        route = rp.route
         msg = decode_input(record.value, key=record.key, topic=record.topic,
                            partition=record.partition, offset=record.offset,
                            mode=route.format, max_bytes=self.cfg.max_message_bytes)
@@ -93,13 +87,20 @@ class Router:
                                f"message {clip(msg.id)} on {record.topic} names no pipeline and route "
                                f"for {record.topic} has no default; set 'pipeline' in the envelope "
                                "or the route", id=msg.id)
-        served = self.pipelines.get(name)
-        if served is None:
+        lane = rp.lanes.get(name)
+        if lane is None and name in self.pipelines:
+            raise MessageError("unknown_pipeline",
+                               f"message {clip(msg.id)} asks for pipeline {clip(name)}, but "
+                               f"{rp.describe()} forwards to a model and runs only its pipeline "
+                               f"{route.pipeline!r}; send it to another route's topic, or leave "
+                               "'pipeline' out", id=msg.id, pipeline=name)
+        if lane is None:
             raise MessageError("unknown_pipeline",
                                f"message {clip(msg.id)} asks for pipeline {clip(name)}, which this worker "
                                f"does not serve (it serves: {', '.join(sorted(self.pipelines))}); "
                                "add a route for it or fix the envelope's 'pipeline'",
                                id=msg.id, pipeline=name)
+        served = lane.pipeline
         inputs = check_inputs(msg, served.input_specs, pipeline=name)
         for input_name in served.image_inputs:
             if image_format(inputs[input_name]) is None:
@@ -114,4 +115,4 @@ class Router:
         return Pending(tp=(record.topic, record.partition), offset=record.offset, epoch=epoch,
                        key=record.key, value=record.value, timestamp_ms=record.timestamp,
                        id=msg.id, pipeline=name, route=route, inputs=inputs, meta=msg.meta or {},
-                       reply_to=reply_to, received=time.time())
+                       reply_to=reply_to, received=time.time(), lane=lane)
