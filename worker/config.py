@@ -21,6 +21,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 MiB = 1024 * 1024
+# the exit code of a worker that cannot start as configured: restarting it would fail the same
+# way, so the supervisor stops on it instead of restarting it forever
+EXIT_CONFIG = 2
 
 
 class ConfigError(ValueError):
@@ -33,6 +36,9 @@ class Route:
 
     inputs: list[str]
     pipeline: str | None = None
+    # more pipelines an envelope on this route may name (every route's pipeline and pipelines
+    # are served, and only they are loaded: a repository's dali.py files are code)
+    pipelines: list[str] = field(default_factory=list)
     output: str = "dali.results"
     dead_letter: str | None = None  # None: the worker's dead_letter_topic
     format: str = "auto"  # auto | raw | envelope
@@ -66,6 +72,9 @@ class WorkerConfig:
     delivery: str = "at-least-once"  # at-least-once | exactly-once
     device: str = "cpu"  # cpu | gpu | a GPU id
     procs: int = 1  # worker processes (per GPU when device is gpu)
+    # run the worker process(es) under the supervisor, which restarts one that dies (even a lone
+    # one: a crash otherwise stalls its partitions until someone restarts it)
+    supervise: bool = True
     num_threads: int = 0  # DALI threads per process; 0: cores / processes
     max_inflight_batches: int = 4  # per process; when full, fetching pauses (backpressure)
     max_message_bytes: int = 16 * MiB  # input values above this are dead-lettered (oversized)
@@ -81,6 +90,10 @@ class WorkerConfig:
     worker_id: str = ""
     slot: int = 0  # this process's index among the procs (stable: it names the transactional id)
     metrics_port: int = 0  # 0: no HTTP endpoint
+    metrics_host: str = "0.0.0.0"  # address the metrics/health server binds (127.0.0.1: this host only)
+    # /healthz fails (restart me) when one DALI batch runs longer than this, or the stream loop
+    # has not turned for 30 s
+    liveness_timeout_s: float = 300.0
     drain_timeout_s: float = 30.0
     state_dir: str = ""  # poison-message journal (worker/stream/poison.py); default under ~/.cache
 
@@ -141,6 +154,12 @@ _ROUTE = {f.name: f for f in fields(Route)}
 
 
 def _coerce(name: str, value: Any, default: Any, where: str) -> Any:
+    if isinstance(default, list):
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}{name}={value!r} is not a list of names")
+        return list(value)
     if isinstance(default, bool):
         if isinstance(value, str):
             if value.lower() in ("1", "true", "yes", "on"):

@@ -41,6 +41,13 @@ class _State:
     model_detail: str = ""
     stopping: bool = False
     updated: float = 0.0
+    # liveness (wall clock, comparable across processes): the fetch loop's last turn, and for
+    # each lane busy in DALI now, when its batch went in
+    loop_beat: float = 0.0
+    busy_since: dict[str, float] = field(default_factory=dict)
+    fatal: str = ""
+    loop_stall_s: float = 30.0
+    batch_stall_s: float = 300.0
 
 
 class Readiness:
@@ -71,6 +78,23 @@ class Readiness:
 
     def stopping(self) -> None:
         self._update(stopping=True)
+
+    def set_stall_limits(self, loop_s: float, batch_s: float) -> None:
+        self._update(loop_stall_s=float(loop_s), batch_stall_s=float(batch_s))
+
+    def heartbeat(self, loop_beat: float, busy_since: dict[str, float]) -> None:
+        """From the worker's commit loop, about once a second: if the event loop itself is
+        blocked, this stops coming and ``loop_beat`` grows old; if a lane's DALI run hangs,
+        its ``busy_since`` does."""
+        self._update(loop_beat=float(loop_beat), busy_since=dict(busy_since))
+
+    def failed(self, why: str) -> None:
+        self._update(fatal=why[:500])
+
+    def alive(self) -> tuple[bool, list[str]]:
+        with self._lock:
+            problems = _dead(asdict(self._s), time.time())
+        return not problems, problems
 
     # -- readers --
     def missing(self) -> list[str]:
@@ -114,6 +138,20 @@ def _missing(s: dict) -> list[str]:
     return gaps
 
 
+def _dead(s: dict, now: float) -> list[str]:
+    """Why a process should be restarted (empty: alive). Nothing is held against a process that
+    has not started its loop yet (loading pipelines takes seconds)."""
+    out = []
+    if s.get("fatal"):
+        out.append(f"stopping after a fatal error: {s['fatal']}")
+    beat = s.get("loop_beat") or 0.0
+    if beat and now - beat > s.get("loop_stall_s", 30.0):
+        out.append(f"the stream loop has not turned for {now - beat:.0f} s")
+    for lane, since in (s.get("busy_since") or {}).items():
+        if now - since > s.get("batch_stall_s", 300.0):
+            out.append(f"lane {lane}: a DALI batch has been running for {now - since:.0f} s")
+    return out
+
 
 class ReadinessView:
     """The supervisor's view: ready when ``expected`` live children have reported and each of
@@ -150,6 +188,13 @@ class ReadinessView:
             gaps.extend(f"process {r['pid']}: {g}" for g in r.get("missing", _missing(r)))
         return not gaps, gaps
 
+    def alive(self) -> tuple[bool, list[str]]:
+        """Alive while every live child that reported is alive (a child being restarted is the
+        supervisor's business, not a reason to restart the container)."""
+        now = time.time()
+        problems = [f"process {r['pid']}: {p}" for r in self.reports() for p in _dead(r, now)]
+        return not problems, problems
+
 
 class _ServerCollector:
     """Series the server adds at scrape time: readiness as a number, and the GPUs."""
@@ -171,17 +216,20 @@ class HealthServer:
     """``/metrics``, ``/healthz``, ``/readyz`` on ``host:port`` from a daemon thread.
 
     ``readiness``: anything with ``check() -> (ready, missing)`` (a :class:`Readiness` in
-    single-process mode, a :class:`ReadinessView` in the supervisor). ``alive``: returns False
-    when the process should be restarted (e.g. its loop stopped turning). ``port=0`` picks a
-    free port; read it back from ``.port``.
+    single-process mode, a :class:`ReadinessView` in the supervisor), and liveness from its
+    ``alive() -> (alive, problems)`` when it has one: ``/healthz`` answers 503 with the problems
+    when the process should be restarted (its stream loop stopped turning, a DALI batch hangs,
+    a fatal error). ``alive`` overrides that. ``port=0`` picks a free port; read it back from
+    ``.port``. ``host``: the address to bind (0.0.0.0: every interface, what a container needs;
+    127.0.0.1 keeps it on the machine).
     """
 
     def __init__(self, port: int = 8000, host: str = "0.0.0.0", readiness=None,
-                 alive: Callable[[], bool] | None = None, gpu: bool = True):
+                 alive: Callable[[], bool | tuple[bool, list[str]]] | None = None, gpu: bool = True):
         from prometheus_client import CollectorRegistry
 
         self.readiness = readiness
-        self.alive = alive or (lambda: True)
+        self.alive = alive or getattr(readiness, "alive", None) or (lambda: True)
         self._extra = CollectorRegistry(auto_describe=False)
         self._extra.register(_ServerCollector(readiness, metrics.GpuCollector.create() if gpu else None))
         self._httpd = ThreadingHTTPServer((host, port), _handler(self))
@@ -223,8 +271,10 @@ def _handler(server: HealthServer):
                 if path == "/metrics":
                     self._send(200, server.metrics_text(), CONTENT_TYPE_LATEST)
                 elif path == "/healthz":
-                    ok = server.alive()
-                    self._send(200 if ok else 503, b"ok\n" if ok else b"not alive\n")
+                    answer = server.alive()
+                    ok, problems = answer if isinstance(answer, tuple) else (bool(answer), [])
+                    body = "ok\n" if ok else "not alive:\n" + "".join(f"- {p}\n" for p in problems)
+                    self._send(200 if ok else 503, body.encode())
                 elif path == "/readyz":
                     ok, gaps = server.readiness.check() if server.readiness else (True, [])
                     body = "ready\n" if ok else "not ready:\n" + "".join(f"- {g}\n" for g in gaps)

@@ -228,7 +228,7 @@ async def update_lag(consumer, positions: dict | None = None) -> dict:
 
 
 class StreamMetrics:
-    """The object the stream loop holds (``StreamWorker(cfg, lanes, metrics=StreamMetrics())``):
+    """The object the stream loop holds (``StreamWorker(cfg, plan, lanes, metrics=StreamMetrics())``):
     the calls ``worker/stream/worker.py`` makes, on the module's metrics. ``pipeline`` and
     ``topic`` are optional so that the loop can pass them when it has them."""
 

@@ -21,11 +21,21 @@ def process_count(cfg: WorkerConfig) -> int:
     return cfg.procs
 
 
+def startup_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean 'the configuration is wrong': a route, the repository, a pipeline, the
+    device, a model that does not fit. Fixing the configuration is the only cure."""
+    from worker.inference.errors import InferenceConfigError, ModelFitError
+    from worker.pipeline.errors import PipelineError
+    from worker.repository.errors import RepositoryError
+
+    return (ConfigError, RepositoryError, InferenceConfigError, ModelFitError, PipelineError)
+
+
 def run_worker(cfg: WorkerConfig, argv: list[str]) -> int:
     if cfg.device == "gpu" and not visible_gpus():
         raise ConfigError("--device gpu but no GPU is visible (CUDA_VISIBLE_DEVICES / nvidia-smi); "
                           "use --device cpu")
-    if process_count(cfg) > 1:
+    if process_count(cfg) > 1 or cfg.supervise:
         from worker.supervisor import Supervisor
 
         return Supervisor(cfg, argv).run()
@@ -39,43 +49,48 @@ def dali_threads(cfg: WorkerConfig) -> int:
     return cfg.num_threads or os.cpu_count() or 2
 
 
-def build_lanes(cfg: WorkerConfig) -> tuple[dict, dict]:
-    """Load every pipeline the routes use (all of the repository's for a route with no default
-    pipeline, since its envelopes may name any)."""
+def build_lanes(cfg: WorkerConfig) -> tuple[object, dict, dict]:
+    """Load the pipelines the routes serve (and no other: a dali.py is code), compile the route
+    plan, and give each lane its runner: one DALI pipeline and thread per distinct
+    (pipeline, feed, output dtype), shared by the lanes that have the same."""
     from worker.pipeline.media import decoder_inputs
     from worker.pipeline.runner import PipelineRunner
-    from worker.repository.load import list_models, load_model
-    from worker.stream.routing import ServedPipeline
+    from worker.repository.load import load_model
+    from worker.stream.plan import ServedPipeline, compile_plan, served_pipelines
     from worker.stream.worker import Lane
 
     repo = Path(cfg.repository)
     if not repo.is_dir():
         raise ConfigError(f"model repository {repo} does not exist (set --repository or $DSW_REPOSITORY)")
-    wanted: dict[str, object] = {}
-    for route in cfg.routes:
-        names = [route.pipeline] if route.pipeline else [m for m in list_models(repo)]
-        for name in names:
-            wanted.setdefault(name, route)
     device = "cpu" if cfg.device == "cpu" else int(cfg.device)
-    lanes, models = {}, {}
-    for name, route in wanted.items():
+    models, served = {}, {}
+    for name in served_pipelines(cfg):
         model = load_model(repo, name, device=device, num_threads=dali_threads(cfg))
-        runner = PipelineRunner(model, feed=route.feed, output_cast=route.output_dtype)
         specs = {s.name: (s.dtype, s.ndim) for s in model.inputs}
-        served = ServedPipeline(name, specs, model.max_batch_size,
-                                image_inputs=frozenset(decoder_inputs(model.serialized)))
-        lanes[name] = Lane(served=served, run=runner.run,
-                           pool=ThreadPoolExecutor(1, thread_name_prefix=f"dali-{name}"))
+        served[name] = ServedPipeline(name, specs, model.max_batch_size,
+                                      image_inputs=frozenset(decoder_inputs(model.serialized)))
         models[name] = model
-        log.info("loaded pipeline %s version %s on %s: inputs %s, outputs %s, max batch %d, %s feed%s",
-                 name, model.version, device, ", ".join(f"{s.name}:{s.dtype}" for s in model.inputs),
-                 ", ".join(f"{s.name}:{s.dtype}/{s.ndim}d" for s in model.outputs), model.max_batch_size,
-                 route.feed, f", outputs cast to {route.output_dtype}" if route.output_dtype else "")
-    for route in cfg.routes:
-        if route.pipeline in models:
-            log.info("route %s -> %s: %s", ",".join(route.inputs), route.output,
-                     output_volume(models[route.pipeline], route.output_dtype))
-    return lanes, models
+        log.info("loaded pipeline %s version %s on %s: inputs %s, outputs %s, max batch %d", name,
+                 model.version, device, ", ".join(f"{s.name}:{s.dtype}" for s in model.inputs),
+                 ", ".join(f"{s.name}:{s.dtype}/{s.ndim}d" for s in model.outputs), model.max_batch_size)
+    plan = compile_plan(cfg, served)
+    runners: dict[tuple, tuple] = {}
+    lanes = {}
+    for key, lp in plan.lanes.items():
+        if lp.runner_key not in runners:
+            runner = PipelineRunner(models[lp.pipeline.name], feed=lp.feed, output_cast=lp.output_dtype)
+            runners[lp.runner_key] = (runner, ThreadPoolExecutor(1, thread_name_prefix=f"dali-{lp.pipeline.name}"))
+        runner, pool = runners[lp.runner_key]
+        lanes[key] = Lane(plan=lp, run=runner.run, pool=pool)
+    for rp in plan.routes:
+        r = rp.route
+        log.info("%s -> %s: %s, batches of up to %d or %.0f ms, %s feed%s%s", rp.describe(), r.output,
+                 ", ".join(rp.lanes), max(lp.max_batch_size for lp in rp.lanes.values()), r.max_delay_ms,
+                 r.feed, f", outputs cast to {r.output_dtype}" if r.output_dtype else "",
+                 f", forwarded to model {r.model.get('name')}" if r.model else "")
+        if r.pipeline in models:
+            log.info("%s: %s", rp.describe(), output_volume(models[r.pipeline], r.output_dtype))
+    return plan, lanes, models
 
 
 def output_volume(model, output_dtype: str | None, rate: int = 1000) -> str:
@@ -103,25 +118,27 @@ def output_volume(model, output_dtype: str | None, rate: int = 1000) -> str:
             f"{per_s / 1024 / 1024:.1f} MiB/s at {rate} results/s{hint}")
 
 
-async def start_model_clients(cfg: WorkerConfig, lanes: dict, models: dict, readiness=None) -> None:
+async def start_model_clients(cfg: WorkerConfig, plan, lanes: dict, models: dict, readiness=None) -> None:
     """Forwarding routes: connect to the model server and check that the pipeline's outputs fit
-    the model's inputs (names, dtypes, shapes) before consuming anything."""
+    the model's inputs (names, dtypes, shapes) before consuming anything. Each forwarding route
+    has its own client, given to its own lane only."""
     import numpy as np
 
     from worker.inference import ModelClient, ModelRoute
 
-    for i, route in enumerate(cfg.routes):
+    for rp in plan.routes:
+        route = rp.route
         if not route.model:
             continue
         name = route.pipeline
-        if name is None or name not in lanes:
-            raise ConfigError(f"routes[{i}].model needs the route's 'pipeline' (the outputs it forwards)")
-        client = ModelClient(ModelRoute.from_dict(route.model, where=f"routes[{i}].model"),
+        if name is None or name not in models:
+            raise ConfigError(f"{rp.describe()}: 'model' needs the route's 'pipeline' (the outputs it forwards)")
+        client = ModelClient(ModelRoute.from_dict(route.model, where=f"routes[{rp.index}].model"),
                              on_status=readiness.model_status if readiness is not None else None)
         specs = {s.name: (np.dtype(route.output_dtype) if route.output_dtype else s.dtype, s.ndim)
                  for s in models[name].outputs}
         await client.start(specs)
-        lanes[name].model_client = client
+        lanes[rp.lanes[name].key].model_client = client
 
 
 async def serve(cfg: WorkerConfig) -> int:
@@ -132,21 +149,21 @@ async def serve(cfg: WorkerConfig) -> int:
     readiness = Readiness(metrics.multiprocess_dir(), model_configured=any(r.model for r in cfg.routes))
     server = None
     if cfg.metrics_port and not metrics.multiprocess_dir():  # else the supervisor serves
-        server = HealthServer(cfg.metrics_port, readiness=readiness).start()
-        log.info("metrics and health on :%d (/metrics, /healthz, /readyz)", server.port)
+        server = HealthServer(cfg.metrics_port, host=cfg.metrics_host, readiness=readiness).start()
+        log.info("metrics and health on %s:%d (/metrics, /healthz, /readyz)", cfg.metrics_host, server.port)
     # SIGTERM may come while pipelines load (seconds): note it now, honour it once they are loaded
     loop = asyncio.get_running_loop()
     early_stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, early_stop.set)
     try:
-        lanes, models = build_lanes(cfg)
-        readiness.pipelines_loaded(list(lanes))
-        await start_model_clients(cfg, lanes, models, readiness)
+        plan, lanes, models = build_lanes(cfg)
+        readiness.pipelines_loaded(list(models))
+        await start_model_clients(cfg, plan, lanes, models, readiness)
         if early_stop.is_set():
             log.info("stopped while loading: nothing consumed, nothing to commit")
             return 0
-        worker = StreamWorker(cfg, lanes, metrics=metrics.StreamMetrics(), readiness=readiness)
+        worker = StreamWorker(cfg, plan, lanes, metrics=metrics.StreamMetrics(), readiness=readiness)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.request_stop)
         return await worker.run()

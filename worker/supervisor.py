@@ -26,7 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from worker.config import WorkerConfig
+from worker.config import EXIT_CONFIG, WorkerConfig
 from worker.devices import visible_gpus
 from worker.procutil import die_with_parent
 
@@ -53,10 +53,12 @@ class Supervisor:
         self.slots = [Slot(i * len(gpus) + g, gpu) for i in range(cfg.procs) for g, gpu in enumerate(gpus)]
         self.threads = cfg.num_threads or max(1, (os.cpu_count() or 2) // len(self.slots))
         self._stopping = False
+        self.config_failed = False
 
     def child_command(self, slot: Slot) -> list[str]:
         device = "cpu" if slot.gpu is None else "0"  # each child sees only its own GPU, as 0
-        return [sys.executable, "-m", "worker", "run", *self.argv, "--procs", "1", "--slot", str(slot.index),
+        return [sys.executable, "-m", "worker", "run", *self.argv, "--procs", "1", "--no-supervise",
+                "--slot", str(slot.index),
                 "--device", device, "--num-threads", str(self.threads),
                 "--worker-id", f"{self.cfg.worker_id.rsplit('-', 1)[0]}-w{slot.index}"]
 
@@ -80,6 +82,14 @@ class Supervisor:
         if self._stopping:
             log.info("slot %d: worker pid %d stopped (exit %d)", slot.index, pid, code)
             slot.stop_code = code
+            return
+        if code == EXIT_CONFIG:  # it would fail the same way again: stop them all
+            log.error("slot %d: worker pid %d cannot start as configured (exit %d, its error is "
+                      "above); stopping every worker: fix the configuration and start again",
+                      slot.index, pid, code)
+            slot.stop_code = code
+            self.config_failed = True
+            self._stopping = True
             return
         # a child that ran a while before dying restarts at once; a crash loop backs off to 30 s
         ran = time.monotonic() - slot.started_at
@@ -109,8 +119,9 @@ class Supervisor:
         if self.cfg.metrics_port:
             view = ReadinessView(state, expected=len(self.slots),
                                  live_pids=lambda: [s.proc.pid for s in self.slots if s.proc is not None])
-            server = HealthServer(self.cfg.metrics_port, readiness=view).start()
-            log.info("metrics and health of %d workers on :%d", len(self.slots), server.port)
+            server = HealthServer(self.cfg.metrics_port, host=self.cfg.metrics_host, readiness=view).start()
+            log.info("metrics and health of %d workers on %s:%d", len(self.slots), self.cfg.metrics_host,
+                     server.port)
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         log.info("supervisor: %d worker processes (%s), %d DALI threads each", len(self.slots),
@@ -143,5 +154,7 @@ class Supervisor:
             if server is not None:
                 server.stop()
         # a slot in restart back-off when the stop came had nothing to drain
+        if self.config_failed:
+            return EXIT_CONFIG
         failed = [s.index for s in self.slots if s.stop_code not in (None, 0)]
         return 1 if failed else 0

@@ -147,7 +147,7 @@ def test_a_message_that_crashes_the_worker_is_dead_lettered_after_two_crashes(ka
     poison = small_jpegs(1)[0][:-2] + b"POISON-PILL\xff\xd9"
     items.insert(57, ("poison", poison))
     asyncio.run(produce(kafka_bootstrap, tin, items, partitions=1))
-    args = _args(tin, tout, tdlq, group)
+    args = _args(tin, tout, tdlq, group, "--no-supervise")  # the test restarts it, to see each crash
     env = {"DSW_FAULT_INJECT_CRASH": "POISON-PILL", "DSW_STATE_DIR": str(tmp_path / "state"),
            "DSW_SESSION_TIMEOUT_MS": "6000"}
     codes = []

@@ -13,17 +13,24 @@ override the file, the environment (DSW_<OPTION>, e.g. DSW_PROCS=4) overrides de
 Processes: --procs N starts N worker processes in one consumer group (per GPU with --device
 gpu: every visible GPU gets N, each process pinned with CUDA_VISIBLE_DEVICES). A group uses at
 most as many consumers as the topics have partitions. SIGTERM drains: stop fetching, finish
-in-flight batches, publish, commit, exit 0.
+in-flight batches, publish, commit, exit 0. A worker process that dies is restarted by the
+supervisor (a lone one too; --no-supervise runs it bare). A configuration error (unknown
+pipeline, no GPU, a model that does not fit, ...) prints one line and exits 2, and the
+supervisor stops every worker instead of restarting them.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("route (one route from flags; [[routes]] in --config for several)")
     g.add_argument("--input", metavar="TOPIC[,TOPIC]", help="input topic(s) to consume")
     g.add_argument("--pipeline", help="pipeline for messages that name none (raw messages)")
+    g.add_argument("--pipelines", metavar="NAME[,NAME]",
+                   help="more pipelines an envelope may name; only the pipelines named by --pipeline "
+                        "and --pipelines are loaded (a repository's dali.py files are code)")
     g.add_argument("--output", metavar="TOPIC", help="topic for results (default dali.results)")
     g.add_argument("--format", choices=["auto", "raw", "envelope"],
                    help="input values: a msgpack envelope, the media file itself (raw), or auto-detect (default)")
@@ -55,10 +62,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     w.add_argument("--repository", help="model repository, Triton DALI-backend layout (default ./pipelines)")
     w.add_argument("--device", help="cpu (default), gpu (every visible GPU), or a GPU id")
     w.add_argument("--procs", type=int, help="worker processes (per GPU with --device gpu; default 1)")
+    w.add_argument("--supervise", action=argparse.BooleanOptionalAction, default=None,
+                   help="run the worker process(es) under a supervisor that restarts one that dies "
+                        "(default on, for one process too); a configuration error (exit 2) stops them all")
     w.add_argument("--num-threads", type=int, help="DALI threads per process (default: cores / processes)")
     w.add_argument("--max-inflight-batches", type=int,
                    help="batches in flight per process before fetching pauses (default 4)")
     w.add_argument("--metrics-port", type=int, help="serve /metrics, /healthz, /readyz on this port (default: off)")
+    w.add_argument("--metrics-host", help="address that port binds (default 0.0.0.0, every interface, as a "
+                                          "container needs; 127.0.0.1 keeps it on this machine)")
+    w.add_argument("--liveness-timeout-s", type=float,
+                   help="/healthz fails when one DALI batch runs longer than this (default 300), or the "
+                        "stream loop has not turned for 30 s")
     w.add_argument("--worker-id", help="name in results and logs (default host-pid)")
     w.add_argument("--drain-timeout-s", type=float, help="SIGTERM: wait this long for in-flight work (default 30)")
     w.add_argument("--slot", type=int, help=argparse.SUPPRESS)  # set by the supervisor for its children
@@ -71,24 +86,26 @@ def overrides_from(args) -> dict:
 
 def main(args) -> int:
     from worker.commands.kafka_clients import quiet_missing_topic_errors
-    from worker.config import ConfigError, load_config
-    from worker.runtime import run_worker
+    from worker.config import EXIT_CONFIG, load_config
+    from worker.runtime import run_worker, startup_errors
 
     quiet_missing_topic_errors()  # output topics being auto-created on first use
 
     try:
         cfg = load_config(args.config, overrides=overrides_from(args))
-    except ConfigError as exc:
-        print(f"dali-worker run: configuration error: {exc}")
-        return 2
-    return run_worker(cfg, argv=_child_argv(args))
+        return run_worker(cfg, argv=_child_argv(args))
+    except startup_errors() as exc:
+        # one line, no traceback: the message names the field and the fix
+        text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"dali-worker run: configuration error: {text}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG
 
 
 def _child_argv(args) -> list[str]:
     """The flags to give each child process (the same ones, minus --procs and --metrics-port)."""
     out = []
     for k, v in overrides_from(args).items():
-        if k in ("procs", "metrics_port", "slot"):
+        if k in ("procs", "metrics_port", "slot", "supervise"):
             continue
         out += [f"--{k.replace('_', '-')}", str(v)]
     if args.config:

@@ -29,35 +29,42 @@ from worker.stream.kafka import make_consumer, make_producer
 from worker.stream.offsets import OffsetTracker
 from worker.stream.outcomes import build_unit, dead_letter_record, from_pipeline
 from worker.stream.poison import PoisonGuard, fault_injection
-from worker.stream.routing import Pending, Router, ServedPipeline, clip
+from worker.stream.plan import LanePlan, Plan
+from worker.stream.routing import Pending, Router, clip
 
 log = logging.getLogger("worker")
 
 # dead letters being written hold their original values: past this many, fetching pauses
 MAX_PENDING_DEAD_LETTERS = 256
+# /healthz fails when the fetch loop has not turned for this long (it turns at least every 100 ms)
+LOOP_STALL_S = 30.0
 
 
 @dataclass
 class Lane:
-    """A pipeline instance and the single thread that runs it."""
+    """One lane of the plan (a route and a pipeline, with their settings), the pipeline
+    instance that runs its batches and that instance's single thread (shared by lanes with the
+    same ``runner_key``)."""
 
-    served: ServedPipeline
+    plan: LanePlan
     run: Callable  # list[dict[str, ndarray]] -> list[SampleResult]; called in the thread
     pool: ThreadPoolExecutor
-    model_client: object = None  # worker.inference client, when the route forwards to a model
+    model_client: object = None  # worker.inference client, when the lane forwards to a model
 
 
 class StreamWorker:
-    def __init__(self, cfg: WorkerConfig, lanes: dict[str, Lane], metrics=None, readiness=None) -> None:
+    def __init__(self, cfg: WorkerConfig, plan: Plan, lanes: dict[str, Lane], metrics=None,
+                 readiness=None) -> None:
         self.cfg = cfg
-        self.lanes = lanes
+        self.plan = plan
+        self.lanes = lanes  # by lane key, as in plan.lanes
         self.metrics = metrics
         self.readiness = readiness
         self.tracker = OffsetTracker()
-        self.router = Router(cfg, {k: lane.served for k, lane in lanes.items()})
+        self.router = Router(cfg, plan)
         self.batcher: MicroBatcher[Pending] = MicroBatcher(
-            {k: self._batch_limit(lane) for k, lane in lanes.items()},
-            max_delay_s=min(r.max_delay_ms for r in cfg.routes) / 1000.0)
+            {k: lane.plan.max_batch_size for k, lane in lanes.items()},
+            {k: lane.plan.max_delay_s for k, lane in lanes.items()})
         self.consumer = None
         self.producer = None
         self.delivery: Delivery | None = None
@@ -66,17 +73,18 @@ class StreamWorker:
         self._inflight_batches = 0
         self._dead_letters_pending = 0  # each holds its original value (up to max_message_bytes)
         self._stop_waiter: asyncio.Future | None = None
+        self._next_commit = 0.0
         self._paused = False
         self.fatal: BaseException | None = None
         # results are encoded here so that a lane's thread goes straight on to its next batch
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="encode")
         self.poison = PoisonGuard(cfg.state_dir, f"slot{cfg.slot}")
         self._volume_reported: set[str] = set()
-
-    def _batch_limit(self, lane: Lane) -> int:
-        limits = [r.max_batch_size for r in self.cfg.routes if r.max_batch_size]
-        size = min(limits) if limits else lane.served.max_batch_size
-        return max(1, min(size, lane.served.max_batch_size))
+        # liveness (health.py): the fetch loop's last turn, and when each busy lane's batch went in
+        self._loop_beat = 0.0
+        self._busy_since: dict[str, float] = {}
+        if readiness is not None:
+            readiness.set_stall_limits(LOOP_STALL_S, cfg.liveness_timeout_s)
 
     # -- life cycle ---------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -98,7 +106,7 @@ class StreamWorker:
             self.delivery.on_written = self._count_written
             log.info("worker %s consuming %s in group %s (%s), pipelines %s",
                      self.cfg.worker_id, ", ".join(self.cfg.input_topics), self.cfg.group_id,
-                     self.cfg.delivery, ", ".join(self.lanes))
+                     self.cfg.delivery, ", ".join(sorted({l.plan.pipeline.name for l in self.lanes.values()})))
             committer = asyncio.create_task(self._commit_loop())
             try:
                 await self._fetch_loop()
@@ -139,15 +147,16 @@ class StreamWorker:
             await self.consumer.stop()
         if self.producer is not None:
             await self.producer.stop()
-        for lane in self.lanes.values():
-            if lane.model_client is not None:
-                await lane.model_client.close()
+        for client in {id(l.model_client): l.model_client for l in self.lanes.values()
+                       if l.model_client is not None}.values():
+            await client.close()
 
     # -- the loops ----------------------------------------------------------------------------
     async def _fetch_loop(self) -> None:
         loop = asyncio.get_running_loop()
         self._stop_waiter = asyncio.ensure_future(self._stop.wait())
         while not self._stop.is_set():
+            self._loop_beat = time.time()
             deadline = self.batcher.next_deadline()
             timeout_ms = 100 if deadline is None else max(0, min(100, int((deadline - loop.time()) * 1000)))
             fetch = asyncio.ensure_future(self.consumer.getmany(timeout_ms=timeout_ms, max_records=512))
@@ -167,10 +176,16 @@ class StreamWorker:
     async def _commit_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                await asyncio.wait_for(self._stop.wait(), self.cfg.commit_interval_ms / 1000.0)
+                await asyncio.wait_for(self._stop.wait(), min(1.0, self.cfg.commit_interval_ms / 1000.0))
                 return  # stopping: the drain commits
             except asyncio.TimeoutError:
                 pass
+            if self.readiness is not None:
+                self.readiness.heartbeat(self._loop_beat, self._busy_since)
+            now = asyncio.get_running_loop().time()
+            if now < self._next_commit:
+                continue
+            self._next_commit = now + self.cfg.commit_interval_ms / 1000.0
             try:
                 await self.delivery.commit()
             except Exception as exc:  # a failed transaction: nothing is committed, stop
@@ -206,9 +221,9 @@ class StreamWorker:
                     id=pending.id, pipeline=pending.pipeline))
                 self.poison.settled(key)
             else:  # was in a batch that crashed the last worker: run it alone
-                self._submit(Batch(pending.pipeline, [pending], now, "suspect"))
+                self._submit(Batch(pending.lane.key, [pending], now, "suspect"))
             return
-        full = self.batcher.add(pending.pipeline, pending, now)
+        full = self.batcher.add(pending.lane.key, pending, now)
         if full is not None:
             self._submit(full)
 
@@ -251,7 +266,8 @@ class StreamWorker:
         loop = asyncio.get_running_loop()
         items = batch.items
         t0 = time.perf_counter()
-        results = await loop.run_in_executor(lane.pool, self._run_guarded, batch.key, lane, items)
+        name = lane.plan.pipeline.name
+        results = await loop.run_in_executor(lane.pool, self._run_guarded, lane, items)
         t1 = time.perf_counter()
         outcomes = [from_pipeline(r) for r in results]
         timings = {"batch_wait_ms": round((loop.time() - batch.opened_at) * 1000 - (t1 - t0) * 1000, 3),
@@ -262,9 +278,9 @@ class StreamWorker:
             timings["model_ms"] = round((time.perf_counter() - t1) * 1000, 3)
             model = lane.model_client.model_info
         unit = await loop.run_in_executor(self._encoder, build_unit, items, outcomes, self.cfg, timings, model)
-        self._report_volume(batch.key, unit)
+        self._report_volume(name, unit)
         if self.metrics:
-            self.metrics.observe_batch(batch.key, len(items), t1 - t0)
+            self.metrics.observe_batch(name, len(items), t1 - t0)
         await self.delivery.deliver(unit)
         if batch.reason == "suspect":
             for p in items:
@@ -286,14 +302,17 @@ class StreamWorker:
                  " -- consider output_dtype = float16/uint8, or forwarding to a model"
                  if per * 1000 > 100 * 2**20 else "")
 
-    def _run_guarded(self, name: str, lane: Lane, items: list[Pending]) -> list:
+    def _run_guarded(self, lane: Lane, items: list[Pending]) -> list:
         """In the lane's thread: note what enters DALI, so that a crash inside it is survivable."""
         inputs = [p.inputs for p in items]
+        name = lane.plan.key.replace(":", "-")  # one journal file per lane: lanes run concurrently
         self.poison.entering(name, [(p.tp[0], p.tp[1], p.offset) for p in items])
+        self._busy_since[lane.plan.key] = time.time()
         try:
             fault_injection(inputs)
             return lane.run(inputs)
         finally:
+            self._busy_since.pop(lane.plan.key, None)
             self.poison.left(name)
 
     def _backpressure(self) -> None:
@@ -332,6 +351,8 @@ class StreamWorker:
                           "and slot?): give each worker its own transactional_id_prefix or run them "
                           "under one supervisor (--procs)", self.cfg.transactional_id)
             log.error("fatal: %s", exc, exc_info=not isinstance(exc, DeliveryError))
+            if self.readiness is not None:
+                self.readiness.failed(str(exc))
         self._stop.set()
 
     # -- rebalances -----------------------------------------------------------------------------
