@@ -10,12 +10,12 @@ The input matches the ``classify`` pipeline's output (decode, resize shorter sid
 224, ImageNet mean/std, CHW float32), which is the preprocessing these weights were trained with.
 
 `docker compose up` runs it for you first, in the ``export-classifier`` service (the official
-PyTorch image, on the CPU), with ``--if-missing``: when the three files above are there it exits 0
+PyTorch image plus onnx and onnxruntime, deploy/export.Dockerfile; on the CPU), with ``--if-missing``: when the three files above are there it exits 0
 at once, so Triton (which waits for that service to complete successfully) finds the model on
 every start. The first run downloads the weights, about 100 MB, from PyTorch's servers. By hand,
 on a machine with PyTorch and torchvision (CPU is enough):
 
-    pip install torch torchvision          # if you have neither
+    pip install torch torchvision onnx     # torch.onnx.export needs onnx; onnxruntime adds a check
     python deploy/export_classifier.py     # or: docker compose run --rm export-classifier --force
 
 The model files are not in git. ``--weights none`` exports the same graph with random weights
@@ -144,6 +144,8 @@ def match_owner(repository: Path, paths: list[Path]) -> None:
     if st.st_uid == 0 and st.st_gid == 0:
         return
     for path in paths:
+        if not os.path.lexists(path):
+            continue
         try:
             os.chown(path, st.st_uid, st.st_gid)
         except OSError as exc:
@@ -191,10 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     try:
+        import onnx  # noqa: F401  - torch.onnx.export imports it (torch 2.5: even the TorchScript exporter)
         import torch  # noqa: F401
         from torchvision.models import ResNet50_Weights, resnet50
-    except ImportError:
-        print("needs PyTorch and torchvision: pip install torch torchvision "
+    except ImportError as exc:
+        print(f"needs PyTorch, torchvision and onnx ({exc}): pip install torch torchvision onnx "
               "(or: docker compose run --rm export-classifier)", file=sys.stderr)
         return 2
 
@@ -204,11 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     if weights is not None:
         print(f"{args.name}: ResNet-50 {args.weights} weights (about 100 MB; downloaded on first use)",
               flush=True)
-    model = resnet50(weights=weights).eval()
-    export_onnx(model, onnx_path)
-    write_repository_files(model_dir, categories, max_batch_size=args.max_batch_size, gpu=not args.cpu)
-    if args.match_owner:
-        match_owner(args.repository, [model_dir, onnx_path.parent, *model_files(model_dir, args.version)])
+    try:
+        model = resnet50(weights=weights).eval()
+        export_onnx(model, onnx_path)
+        write_repository_files(model_dir, categories, max_batch_size=args.max_batch_size, gpu=not args.cpu)
+    finally:
+        if args.match_owner:  # after a failure too: what it created stays the owner's to delete
+            match_owner(args.repository, [model_dir, onnx_path.parent, onnx_path.with_suffix(".onnx.tmp"),
+                                          *model_files(model_dir, args.version)])
     print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.0f} MB), "
           f"{model_dir / 'config.pbtxt'}, {model_dir / LABELS_FILE} ({len(categories)} labels)")
     print(check_onnx(model, onnx_path))

@@ -25,6 +25,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 TOPICS_SCRIPT = ROOT / "deploy" / "create-topics.sh"
 WORKER_TOML = ROOT / "deploy" / "worker.toml"
+EXPORT_DOCKERFILE = ROOT / "deploy" / "export.Dockerfile"
 # `count: all` reserves every GPU of the host; size partitions for a large one (8 GPUs).
 GPUS_PER_HOST = 8
 
@@ -82,14 +83,21 @@ def worker_cfg(services, tmp_path=None) -> WorkerConfig:
     return load_config(env=env)
 
 
-def dockerfile_lines() -> list[str]:
+def dockerfile_lines(path: Path = DOCKERFILE) -> list[str]:
     """Instructions, continuation lines joined, comments dropped."""
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    text = re.sub(r"\\\n", " ", path.read_text())
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
 
 
-def instructions(name: str) -> list[str]:
-    return [ln.split(None, 1)[1] for ln in dockerfile_lines() if ln.split(None, 1)[0].upper() == name]
+def instructions(name: str, path: Path = DOCKERFILE) -> list[str]:
+    return [ln.split(None, 1)[1] for ln in dockerfile_lines(path) if ln.split(None, 1)[0].upper() == name]
+
+
+def base_image(path: Path) -> str:
+    """The FROM image, with a default-valued ARG resolved."""
+    args = dict(a.split("=", 1) for a in instructions("ARG", path) if "=" in a)
+    (base,) = instructions("FROM", path)
+    return args.get(base.strip("${}"), base)
 
 
 def dockerfile_env() -> dict[str, str]:
@@ -112,9 +120,9 @@ def test_services_and_images(services):
     assert services["worker"]["build"]["dockerfile"] == "Dockerfile"
     # part of a plain `up` (issue 21: behind a profile, Triton waited for a model nobody wrote)
     assert "profiles" not in services["export-classifier"]
-    # an official PyTorch image at a pinned tag (torch + torchvision, nothing installed at run time)
-    assert re.fullmatch(r"pytorch/pytorch:\d+\.\d+\.\d+-cuda[\d.]+-cudnn\d+-runtime",
-                        services["export-classifier"]["image"])
+    # built from deploy/export.Dockerfile: the official PyTorch image at a pinned tag, plus onnx
+    assert services["export-classifier"]["build"]["context"] == "./deploy"
+    assert (ROOT / "deploy" / services["export-classifier"]["build"]["dockerfile"]) == EXPORT_DOCKERFILE
 
 
 def test_start_order_and_health_checks(services):
@@ -508,8 +516,10 @@ def test_start_chain_end_to_end(services):
             assert dep in services, f"{name} depends on unknown {dep}"
             assert "profiles" not in services[dep], f"{name} depends on {dep}, behind a profile"
             if cond == "service_healthy":
+                build = services[dep].get("build")
+                dockerfile = ROOT / build["context"] / build.get("dockerfile", "Dockerfile") if build else None
                 has_check = "healthcheck" in services[dep] or (
-                    "build" in services[dep] and instructions("HEALTHCHECK"))
+                    dockerfile is not None and instructions("HEALTHCHECK", dockerfile))
                 assert has_check, f"{name} waits for {dep} to be healthy; it has no health check"
             elif cond == "service_completed_successfully":
                 assert services[dep].get("restart", "no") == "no", \
@@ -550,6 +560,27 @@ def test_export_service_is_idempotent(services, tmp_path, capsys):
     if importlib.util.find_spec("torch") is None:
         assert ex.main(argv) == 2  # it goes on to export, and says what it needs for that
         assert "pip install torch torchvision" in capsys.readouterr().err
+
+
+def test_export_runs_where_torch_is_installed(services, tmp_path):
+    """The export itself, with the compose service's arguments and random weights (no download):
+    it writes a complete model once, then skips. Needs torch, torchvision and onnx (the export
+    image has them; run by hand with torch 2.5.1, onnx 1.17.0, onnxruntime 1.20.1, 25 s)."""
+    for mod in ("torch", "torchvision", "onnx"):
+        if importlib.util.find_spec(mod) is None:
+            pytest.skip(f"no {mod} here; the export runs in deploy/export.Dockerfile's image")
+    svc_name, _ = exporters(services)["resnet50"]
+    argv = service_argv(services[svc_name])
+    argv = argv[next(i for i, a in enumerate(argv) if a.endswith(EXPORT_SCRIPT)) + 1:]
+    argv[argv.index("--repository") + 1] = str(tmp_path)
+    argv[argv.index("--weights") + 1] = "none"
+    script = [sys.executable, str(ROOT / EXPORT_SCRIPT), *argv]
+    first = subprocess.run(script, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    ex = _export_module()
+    assert ex.is_complete(tmp_path / ex.MODEL_NAME)
+    again = subprocess.run(script, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "already exported" in again.stdout
 
 
 def test_export_without_if_missing_keeps_an_existing_model(tmp_path, capsys):
@@ -598,14 +629,34 @@ def test_match_owner_gives_the_files_to_the_repository_owner(tmp_path, monkeypat
     real_stat = os.stat
     monkeypatch.setattr(ex.os, "stat", lambda path, *a, **kw: owned if Path(path) == tmp_path
                         else real_stat(path, *a, **kw))
-    ex.match_owner(tmp_path, files)
+    ex.match_owner(tmp_path, [*files, tmp_path / "never written"])
     monkeypatch.undo()
-    assert calls == [(f, 1000, 1001) for f in files]
+    assert calls == [(f, 1000, 1001) for f in files]  # what a failed export did not write is skipped
 
 
-def test_worker_image_is_built_not_pulled(services):
-    """There is no published dali-stream-worker image: `up` builds it from the checkout."""
-    assert services["worker"]["pull_policy"] == "build"
+def test_built_images_are_built_not_pulled(services):
+    """There is no published dali-stream-worker image: `up` builds both from the checkout
+    (without pull_policy Compose first tries to pull the image name, and fails noisily)."""
+    for name in ("worker", "export-classifier"):
+        assert services[name]["pull_policy"] == "build", name
+        assert "build" in services[name]
+
+
+def test_export_image_has_what_the_export_imports():
+    """Run with torch 2.5.1 here: torch.onnx.export's TorchScript exporter stops with 'Module onnx
+    is not installed!' (and the dynamo one wants onnxscript); the official PyTorch image has
+    torch, torchvision and torchaudio only. The export image adds onnx (and onnxruntime, for the
+    export's own ONNX-vs-PyTorch check), at pinned versions, on the pinned official image."""
+    assert re.fullmatch(r"pytorch/pytorch:2\.5\.1-cuda[\d.]+-cudnn\d+-runtime", base_image(EXPORT_DOCKERFILE))
+    runs = " ".join(instructions("RUN", EXPORT_DOCKERFILE))
+    pins = dict(re.findall(r"\b(onnx|onnxruntime)==([\d.]+)", runs))
+    assert set(pins) == {"onnx", "onnxruntime"}, runs
+    assert "import onnx, onnxruntime, torch, torchvision" in runs  # the build fails, not the export
+    # the script is mounted from ./deploy (edits apply without a rebuild), not baked in
+    assert not instructions("COPY", EXPORT_DOCKERFILE)
+    ex = _export_module()
+    assert "import onnx" in (ROOT / EXPORT_SCRIPT).read_text()  # checked before any export starts
+    assert ex.OPSET <= 21  # onnx 1.17 / onnxruntime 1.20 read opsets up to 21 (and 22)
 
 
 def test_build_context_leaves_out_the_export_while_it_writes():
@@ -624,9 +675,7 @@ def test_build_context_leaves_out_the_export_while_it_writes():
 
 def test_dockerfile_base_user_and_install():
     lines = dockerfile_lines()
-    args = dict(a.split("=", 1) for a in instructions("ARG") if "=" in a)
-    (base,) = instructions("FROM")
-    base = args.get(base.strip("${}"), base)
+    base = base_image(DOCKERFILE)
     assert re.fullmatch(r"nvidia/cuda:12\.\d+(\.\d+)?-runtime-ubuntu\d\d\.04", base)
     runs = " ".join(instructions("RUN"))
     assert "pip install ." in runs and "python3-venv" in runs
