@@ -671,6 +671,14 @@ def test_build_context_leaves_out_the_export_while_it_writes():
     assert not any(fnmatch.fnmatch("pipelines/resnet50/labels.txt", pat) for pat in ignored)
 
 
+def test_docs_name_no_step_that_up_now_does():
+    """The `setup` profile is gone: no command of ours still says to use it."""
+    for rel in ("docker-compose.yml", "docs/deployment.md", EXPORT_SCRIPT):
+        text = (ROOT / rel).read_text()
+        assert "--profile setup" not in text, rel
+        assert "HOST_UID" not in text, rel
+
+
 # ---- Dockerfile ----------------------------------------------------------------------------------
 
 def test_dockerfile_base_user_and_install():
