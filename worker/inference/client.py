@@ -72,6 +72,7 @@ class ModelClient:
         self._sem: asyncio.Semaphore | None = None
         # bytes per request the server accepts, learned from its first "too large" answer
         self.max_request_bytes: int | None = None
+        self.handoff = "wire"  # or "system shared memory": chosen by start()
         # counters for metrics/tests: requests sent, retries after transient failures
         self.stats = {"requests": 0, "retries": 0, "splits": 0}
 
@@ -106,6 +107,7 @@ class ModelClient:
                 f"{exc} (startup_timeout_s={route.startup_timeout_s:g}; is the server running "
                 f"and is {route.url} its {route.protocol} port?)") from None
         t.use_extensions(extensions)
+        self.handoff = await t.start_shared_memory(route.shared_memory, route.url, extensions)
         self.model = fit.model_spec(metadata, config, route_max_batch_size=route.max_batch_size,
                                     extensions=extensions)
         if route.labels_file:
@@ -124,9 +126,9 @@ class ModelClient:
                 and labels_mod.CLASSIFICATION_EXTENSION in extensions):
             self._class_counts = {self.plan.classify_output: route.top_k}
         self._set_reachable(True, f"{route.model_ref} ready")
-        log.info("%s: ready (batched=%s, max_batch_size=%s, inputs %s, outputs %s)",
+        log.info("%s: ready (batched=%s, max_batch_size=%s, inputs %s, outputs %s), inputs by %s",
                  route.model_ref, self.model.batched, self.model.max_batch_size,
-                 {b.source: b.target.name for b in self.plan.bindings}, self.plan.outputs)
+                 {b.source: b.target.name for b in self.plan.bindings}, self.plan.outputs, self.handoff)
         return self.plan
 
     async def ready(self) -> bool:

@@ -12,6 +12,7 @@ Example (TOML)::
     labels_file = "labels.txt"     # one label per line, line i = class i
     ragged = "pad"                 # ragged samples: "pad" to one shape, or "per_sample" requests
     max_retry_s = 300              # retry budget while the server is down; 0 = retry forever
+    shared_memory = "auto"         # inputs through system shared memory when the server is local
 
 ``mode = "dali_backend"`` sends the encoded inputs to a DALI model in Triton instead (hosts
 without a local GPU); ``inputs`` then maps the worker's encoded fields to that model's inputs.
@@ -29,6 +30,7 @@ from worker.inference.errors import InferenceConfigError
 PROTOCOLS = ("grpc", "http")
 MODES = ("tensors", "dali_backend")
 RAGGED = ("per_sample", "pad")
+SHARED_MEMORY = ("auto", "system", "off")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,9 @@ class ModelRoute:
     startup_timeout_s: float = 60.0
     # Requests of one infer() call in flight at once (after splitting a batch).
     max_in_flight: int = 4
+    # Request inputs through system shared memory (worker/inference/shm.py): "auto" when the
+    # server is on this host and offers it, "system" whenever it offers it, "off" never.
+    shared_memory: str = "auto"
     where: str = "model"
 
     @classmethod
@@ -120,6 +125,7 @@ class ModelRoute:
             raise InferenceConfigError(f"{where}.backoff_max_s must be >= backoff_initial_s")
         values["startup_timeout_s"] = _float(d, "startup_timeout_s", 60.0, where, positive=True)
         values["max_in_flight"] = _int(d, "max_in_flight", 4, where, minimum=1)
+        values["shared_memory"] = _choice(d, "shared_memory", "auto", SHARED_MEMORY, where)
         return cls(**values)
 
     @property

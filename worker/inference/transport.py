@@ -2,6 +2,8 @@
 and numpy. Errors pass through unchanged; ``retry.classify`` sorts them."""
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 
 from worker.inference.fit import v2_datatype
@@ -23,6 +25,10 @@ GRPC_CHANNEL_ARGS = [
 ]
 
 
+# shared-memory copies above this go to a thread (a 64-image batch of full tensors is 38 MB)
+_COPY_OFF_LOOP_BYTES = 4 << 20
+
+
 class Transport:
     def __init__(self, protocol: str, url: str, timeout_s: float):
         self.protocol = protocol
@@ -41,6 +47,28 @@ class Transport:
         # HTTP: Triton's binary tensor extension when the server lists it, else JSON tensors
         # (MLServer 1.7 fails binary bodies with 500 "Internal Server Error").
         self.binary_data = False
+        self.shm = None  # a shm.SystemShmPool once start() has chosen shared memory
+
+    async def start_shared_memory(self, mode: str, url: str, extensions: tuple[str, ...]) -> str:
+        """Choose the wire or shared memory for request inputs (``mode``: auto, system, off);
+        returns what was chosen and why, for the log."""
+        from worker.inference import shm
+
+        if mode == "off":
+            return "wire (shared_memory = off)"
+        if shm.EXTENSION not in extensions:
+            return f"wire: the server does not offer {shm.EXTENSION}"
+        if mode == "auto" and not shm.is_local(url):
+            return f"wire: {url} is not this host (shared_memory = \"system\" if it shares /dev/shm)"
+        pool = shm.SystemShmPool(self._client, self._kw())
+        try:
+            pool.release(await pool.acquire(shm.MIN_REGION))  # the probe: can it see our memory?
+        except Exception as exc:  # noqa: BLE001
+            await pool.close()
+            return (f"wire: the server could not map a shared-memory region ({exc}); run it on "
+                    "this host with the same /dev/shm (compose: ipc: host or a shared /dev/shm)")
+        self.shm = pool
+        return "system shared memory"
 
     def use_extensions(self, extensions: tuple[str, ...]) -> None:
         self.binary_data = "binary_tensor_data" in extensions
@@ -82,6 +110,41 @@ class Transport:
 
     async def infer(self, name: str, version: str, arrays: dict[str, np.ndarray],
                     outputs: tuple[str, ...], class_counts: dict[str, int]) -> dict[str, np.ndarray]:
+        if self.shm is None:
+            return await self._infer(name, version, self._wire_inputs(arrays), outputs, class_counts)
+        pool = self.shm
+        region = None
+        try:
+            region = await pool.acquire(sum(a.nbytes for a in arrays.values()))
+            # one memcpy per input; large copies off the loop (ctypes releases the GIL)
+            values = list(arrays.values())
+            if region.size > _COPY_OFF_LOOP_BYTES:
+                offsets = await asyncio.to_thread(pool.write, region, values)
+            else:
+                offsets = pool.write(region, values)
+            inputs = []
+            for (input_name, arr), offset in zip(arrays.items(), offsets):
+                inp = self._mod.InferInput(input_name, list(arr.shape), v2_datatype(arr.dtype))
+                inp.set_shared_memory(region.name, arr.nbytes, offset)
+                inputs.append(inp)
+            return await self._infer(name, version, inputs, outputs, class_counts)
+        except Exception as exc:
+            from worker.inference.errors import TransientServerError
+            from worker.inference.retry import classify
+
+            kind = classify(exc)
+            if isinstance(kind, TransientServerError) or "shared memory" in str(kind).lower():
+                # the server went away or forgot the region: register again before the retry
+                pool.stale = True
+                if not isinstance(kind, TransientServerError):
+                    raise TransientServerError(f"shared memory region unknown to the server: {kind}",
+                                               kind.status) from exc
+            raise
+        finally:
+            if region is not None:
+                pool.release(region)
+
+    def _wire_inputs(self, arrays: dict[str, np.ndarray]) -> list:
         inputs = []
         for input_name, arr in arrays.items():
             inp = self._mod.InferInput(input_name, list(arr.shape), v2_datatype(arr.dtype))
@@ -91,6 +154,10 @@ class Transport:
             else:
                 inp.set_data_from_numpy(data, binary_data=self.binary_data)
             inputs.append(inp)
+        return inputs
+
+    async def _infer(self, name: str, version: str, inputs: list, outputs: tuple[str, ...],
+                     class_counts: dict[str, int]) -> dict[str, np.ndarray]:
         extra, headers = {}, None
         if self.protocol == "http":
             extra = {"binary_data": self.binary_data}
@@ -111,4 +178,8 @@ class Transport:
         return got
 
     async def close(self) -> None:
+        if self.shm is not None:
+            pool, self.shm = self.shm, None
+            await pool.close()
         await self._client.close()
+

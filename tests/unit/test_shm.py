@@ -1,0 +1,69 @@
+"""Shared-memory hand-off: the pure parts (which servers count as local, region sizes, the
+route option). The hand-off itself is tested against a real Triton (tests/integration)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from worker.inference import ModelRoute
+from worker.inference.errors import InferenceConfigError
+from worker.inference.shm import MIN_REGION, SystemShmPool, is_local, region_size
+
+
+def test_local_servers():
+    assert is_local("127.0.0.1:8001") and is_local("localhost:8001") and is_local("[::1]:8001")
+    assert not is_local("triton:8001") and not is_local("10.0.0.7:8001")
+
+
+def test_region_sizes_are_powers_of_two_from_one_mib():
+    assert region_size(1) == MIN_REGION
+    assert region_size(MIN_REGION + 1) == 2 * MIN_REGION
+    assert region_size(64 * 3 * 224 * 224 * 4) == 64 << 20
+
+
+def test_route_option():
+    base = {"url": "127.0.0.1:8001", "name": "m"}
+    assert ModelRoute.from_dict(base).shared_memory == "auto"
+    assert ModelRoute.from_dict({**base, "shared_memory": "off"}).shared_memory == "off"
+    with pytest.raises(InferenceConfigError, match="shared_memory"):
+        ModelRoute.from_dict({**base, "shared_memory": "cuda-maybe"})
+
+
+def test_pool_writes_inputs_back_to_back_and_reuses_regions():
+    class Server:  # registration is the server's business; here only its calls are counted
+        def __init__(self):
+            self.calls = []
+
+        async def register_system_shared_memory(self, name, key, size):
+            self.calls.append(("register", name, size))
+
+        async def unregister_system_shared_memory(self, name):
+            self.calls.append(("unregister", name))
+
+    import asyncio
+
+    from tritonclient.utils import shared_memory
+
+    async def go():
+        server = Server()
+        pool = SystemShmPool(server)
+        a, b = np.arange(6, dtype=np.float32), np.arange(4, dtype=np.int64)
+        r = await pool.acquire(a.nbytes + b.nbytes)
+        offsets = pool.write(r, [a, b])
+        got_a = shared_memory.get_contents_as_numpy(r.handle, np.float32, [6], offset=offsets[0]).copy()
+        got_b = shared_memory.get_contents_as_numpy(r.handle, np.int64, [4], offset=offsets[1]).copy()  # views die with the region
+        pool.release(r)
+        again = await pool.acquire(100)
+        pool.stale = True
+        pool.release(again)
+        third = await pool.acquire(100)  # stale: every region registered again first
+        await pool.close()
+        return server.calls, offsets, got_a, got_b, again is r, third is r
+
+    calls, offsets, got_a, got_b, reused, reused_after_stale = asyncio.run(go())
+    assert offsets == [0, 24]
+    np.testing.assert_array_equal(got_a, np.arange(6, dtype=np.float32))
+    np.testing.assert_array_equal(got_b, np.arange(4, dtype=np.int64))
+    assert reused and reused_after_stale
+    kinds = [c[0] for c in calls]
+    assert kinds == ["register", "unregister", "register", "unregister"], calls
