@@ -16,3 +16,8 @@ class SampleError(ValueError):
 
 class PipelineRunError(PipelineError):
     """DALI refused a batch; the message is DALI's."""
+
+
+class IsolationError(PipelineError):
+    """The isolated runner's child process cannot run anything (it crashes on every request or
+    cannot start): a broken pipeline, device or machine, not a bad sample."""
