@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+import time
 import traceback
 from dataclasses import dataclass
 
@@ -146,11 +147,13 @@ def serve(runner: ChildRunner, msg: dict, regions: dict) -> tuple[dict, list[ipc
     runner.writer = Writer(regions.get(out), ("p", out), len(samples))
     runner.indices = msg["indices"]
     before = runner.failures
+    t0 = time.perf_counter()
     results = runner.run(samples)
+    run_s = time.perf_counter() - t0
     writer = runner.writer
     writer.packer.release()
     rows = [(r.index, r.ok, r.outputs, r.error, r.input_name, r.reason) for r in results]
-    reply = {"op": "result", "id": msg["id"], "results": rows, "failures": runner.failures - before,
+    reply = {"op": "result", "id": msg["id"], "results": rows, "failures": runner.failures - before, "run_s": run_s,
              "per_sample": writer.per_sample, "overflow": [r.size for r in writer.overflow]}
     return reply, writer.overflow
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import weakref
 
 from . import console, ipc, outputs, suspect
@@ -51,6 +52,8 @@ class IsolatedRunner:
         self.failures = 0                    # batches DALI refused or crashed on (a metric)
         self.crashes = 0                     # children lost during a request
         self.restarts = 0
+        self.request_seconds = 0.0           # answered requests, parent's wall time ...
+        self.child_run_seconds = 0.0         # ... of which the child's runner ran: the rest is IPC
         self.timeout_s = timeout_s or TIMEOUT_S
         self.crashes_to_fail = max(1, crashes_to_fail)
         self.max_consecutive_crashes = max(self.crashes_to_fail + 1, max_consecutive_crashes)
@@ -213,6 +216,7 @@ class IsolatedRunner:
     # -- one request --------------------------------------------------------------------
     def _request(self, arrays, idx: list[int]) -> dict[int, SampleResult]:
         child = self._ensure_child()
+        t0 = time.perf_counter()
         new, fds = [], []
         samples = self._pack_inputs([arrays[i] for i in idx], new, fds, child)
         out = self._lend_output(len(idx), new, fds, child)
@@ -247,6 +251,8 @@ class IsolatedRunner:
                 results[i] = SampleResult(i, True, outputs={n: ipc.resolve(d, tops) for n, d in outs.items()})
             else:
                 results[i] = SampleResult(i, False, error=error, input_name=input_name, reason=reason)
+        self.request_seconds += time.perf_counter() - t0
+        self.child_run_seconds += reply["run_s"]
         return results
 
     def _region(self, size: int) -> ipc.Region:
