@@ -53,3 +53,22 @@ def test_gpu_corrupt_samples_and_padded_feed():
     padded = PipelineRunner(model, feed="padded").run([{"image": b} for b in images])
     for a, b in zip(ragged, padded):
         np.testing.assert_array_equal(a.outputs["channel_mean"], b.outputs["channel_mean"])
+
+
+def test_isolated_runner_on_the_gpu_matches_in_process():
+    """The child builds the pipeline on the GPU itself (a fresh interpreter, not a fork of this
+    CUDA process) and copies GPU outputs to shared memory: the same outputs, bit for bit."""
+    from worker.pipeline.isolation import IsolatedRunner
+    from worker.pipeline.runner import PipelineRunner
+    from worker.repository.load import load_model
+
+    images = [{"image": b} for b in photos.photo_bytes(40)]
+    for name, out in (("classify", "DALI_OUTPUT_0"), ("classify_reduce", "channel_mean")):
+        reference = PipelineRunner(load_model(PIPELINES, name, device=0, max_batch_size=16)).run(images)
+        runner = IsolatedRunner(load_model(PIPELINES, name, device=0, max_batch_size=16), spare=False)
+        try:
+            for a, b in zip(runner.run(images), reference):
+                assert a.ok and b.ok
+                np.testing.assert_array_equal(a.outputs[out], b.outputs[out])
+        finally:
+            runner.close()
