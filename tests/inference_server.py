@@ -1,7 +1,11 @@
 """A real KServe-V2 inference server for tests: MLServer, run as a subprocess.
 
-Triton cannot be installed from PyPI (its wheel is bindings only), but MLServer speaks the same
-V2 protocol over HTTP and gRPC. MLServer's dependencies (FastAPI, pydantic, ...) must not mix
+No test uses it any more: the forwarding tests run against a real Triton (tests/triton_server.py,
+from the nvidia-pytriton wheel). It stays for ``bench/run_all.py`` (d), and as a harness for a V2
+server that is not Triton (no model-config endpoint, JSON tensors only over HTTP, gRPC's default
+4 MiB message limit), should a test need one again.
+
+MLServer speaks the same V2 protocol as Triton over HTTP and gRPC. MLServer's dependencies (FastAPI, pydantic, ...) must not mix
 with ours, so it lives in its own venv, made once and cached:
 
     ~/.cache/dali-stream-worker/mlserver-<version>-py<XY>-venv
