@@ -55,15 +55,18 @@ def bench_batch_size(data: list[bytes], name: str, batch_size: int, images: int,
     runner.run(batches[0])  # warm-up: allocations, thread pool
     lat = []
     t0_unix = time.time()
+    cpu0 = time.process_time()  # every thread of this process: DALI's included
     t0 = time.perf_counter()
     for b in batches:
         t = time.perf_counter()
         runner.run(b)
         lat.append(time.perf_counter() - t)
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     n = sum(len(b) for b in batches)
     return {"batch_size": batch_size, "images": n, "seconds": round(wall, 3),
-            "images_per_s": round(n / wall, 1), "batch_latency": common.latency_summary(lat),
+            "images_per_s": round(n / wall, 1), "cpu_ms_per_image": round(cpu / n * 1000, 3),
+            "batch_latency": common.latency_summary(lat),
             "threads": runner.threads, "pipeline_source": runner.source,
             "window_unix": [round(t0_unix, 3), round(t0_unix + wall, 3)]}
 

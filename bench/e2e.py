@@ -138,15 +138,47 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process, all its threads."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 class MemorySampler(threading.Thread):
-    def __init__(self, pids: list[int]):
+    """Peak RSS of the process trees, and their CPU seconds over time (wall clock), so that the
+    CPU a measured span cost can be read off afterwards (``cpu_between``). ``extra``: other
+    trees (a model server) whose CPU is reported apart."""
+
+    def __init__(self, pids: list[int], extra: list[int] | None = None):
         super().__init__(daemon=True)
-        self.pids, self.peak_mb, self._halt = pids, 0.0, threading.Event()
+        self.pids, self.extra, self.peak_mb, self._halt = pids, extra or [], 0.0, threading.Event()
+        self.samples: list[tuple[float, float, float]] = []  # (unix time, cpu of pids, cpu of extra)
 
     def run(self):
         while not self._halt.wait(0.2):
-            total = sum(_rss_mb(p) for root in self.pids for p in _tree(root))
-            self.peak_mb = max(self.peak_mb, total)
+            tree = [p for root in self.pids for p in _tree(root)]
+            self.peak_mb = max(self.peak_mb, sum(_rss_mb(p) for p in tree))
+            self.samples.append((time.time(), sum(_cpu_s(p) for p in tree),
+                                 sum(_cpu_s(p) for root in self.extra for p in _tree(root))))
+
+    def cpu_between(self, t0: float, t1: float) -> tuple[float, float] | None:
+        """CPU seconds (consumers, extra) spent between two unix times, interpolated."""
+        s = self.samples
+        if len(s) < 2 or t1 <= t0 or t0 < s[0][0] or t1 > s[-1][0]:
+            return None
+
+        def at(t, k):
+            for (ta, *a), (tb, *b) in zip(s, s[1:]):
+                if ta <= t <= tb:
+                    return a[k] + (b[k] - a[k]) * ((t - ta) / (tb - ta) if tb > ta else 0.0)
+            return s[-1][1 + k]
+        return at(t1, 0) - at(t0, 0), at(t1, 1) - at(t0, 1)
 
     def stop(self):
         self._halt.set()
@@ -167,7 +199,8 @@ def stop_consumers(procs, timeout_s: float = 30.0) -> None:
 
 
 async def run_case(bootstrap: str, data: list[bytes], case: Case, bulk: int = 600, paced: int = 150,
-                   timeout_s: float = 180.0, backlog: str | None = None) -> dict:
+                   timeout_s: float = 180.0, backlog: str | None = None,
+                   server_pids: list[int] | None = None) -> dict:
     """One case. ``backlog``: a topic already holding exactly ``bulk`` records, shared by several
     cases (each case is a new consumer group, so each reads it all); default: a new topic filled here."""
     tag = f"bench-{case.name}-{uuid.uuid4().hex[:6]}"
@@ -185,7 +218,7 @@ async def run_case(bootstrap: str, data: list[bytes], case: Case, bulk: int = 60
     with tempfile.TemporaryDirectory(prefix="dsw-bench-") as tmp:
         t0 = time.monotonic()
         procs = start_consumers(case, bootstrap, [t_in, t_paced], t_out, Path(tmp))
-        sampler = MemorySampler([p.pid for p in procs])
+        sampler = MemorySampler([p.pid for p in procs], server_pids)
         sampler.start()
         alive = lambda: all(p.poll() is None for p in procs)  # noqa: E731
         try:
@@ -193,6 +226,8 @@ async def run_case(bootstrap: str, data: list[bytes], case: Case, bulk: int = 60
                 return {**result, "error": _failure(procs, collector.count(t_in), bulk, timeout_s, tmp)}
             result["startup_s"] = round(collector.first_seen - t0, 2)
             result["throughput"] = kafka_io.throughput(collector.rows, t_in)
+            await asyncio.sleep(0.5)  # one more sample after the span's end
+            _cpu_per_image(result, sampler, server_pids)
             rate = 0.5 * (result["throughput"]["images_per_s"] or 10.0)
             result["paced_rate"] = round(rate, 1)
             await kafka_io.produce(bootstrap, t_paced, data, paced, rate=rate)
@@ -207,6 +242,21 @@ async def run_case(bootstrap: str, data: list[bytes], case: Case, bulk: int = 60
         result["peak_rss_mb"] = round(sampler.peak_mb, 1)
         result["exit_codes"] = [p.returncode for p in procs]
     return result
+
+
+def _cpu_per_image(result: dict, sampler: MemorySampler, server_pids) -> None:
+    """CPU milliseconds per image over the measured backlog span: the worker's process tree
+    (the supervisor, the worker, its DALI threads) and, apart, the model server's."""
+    tp = result["throughput"]
+    if not tp.get("images_per_s"):
+        return
+    spent = sampler.cpu_between(tp["start_ms"] / 1000.0, tp["end_ms"] / 1000.0)
+    if spent is None:
+        return
+    n = tp["results"] - 1
+    result["cpu_ms_per_image"] = round(spent[0] / n * 1000, 3)
+    if server_pids:
+        result["server_cpu_ms_per_image"] = round(spent[1] / n * 1000, 3)
 
 
 def _failure(procs, got: int, want: int, timeout_s: float, tmp: str) -> str:
