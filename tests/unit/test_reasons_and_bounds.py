@@ -96,3 +96,18 @@ def test_a_dead_letter_the_broker_refuses_falls_back_to_one_without_the_original
     dl = decode_dead_letter(smaller.value)
     assert (dl.original, dl.original_size, dl.reason) == (None, 5000, "decode_error")
     assert smaller.on_unwritable is None and smaller.kind == "dead_letter"
+
+
+def test_a_result_no_message_can_carry_is_a_dead_letter_not_a_stop():
+    """A model's BYTES output (Triton's classification strings) once stopped the worker with
+    'dtype object cannot travel in a message', again after every restart."""
+    import numpy as np
+
+    cfg = _cfg()
+    strings = np.array([b"0.9:3:cat"], dtype=object)
+    unit = build_unit([_pending(cfg)], [Outcome(True, outputs={"logits": strings})], cfg, {},
+                      model={"name": "m", "version": None})
+    (rec,) = unit.records
+    dl = decode_dead_letter(rec.value)
+    assert rec.kind == "dead_letter" and dl.reason == "model_error"
+    assert "cannot travel in a message" in dl.error and "model outputs" in dl.error

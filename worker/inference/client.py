@@ -208,7 +208,12 @@ class ModelClient:
         try:
             per_sample = fit.split_outputs(outputs, req, self.plan.batched)
             for i, out in zip(req.indices, per_sample):
-                outcomes[i] = InferOutcome(True, outputs=out, labels=self._top_k(out))
+                labels = self._top_k(out)
+                if self.plan.classify_output in self._class_counts:
+                    # Triton's classification extension answered "score:index:label" strings in
+                    # place of the scores: they are the labels now, not an output to publish
+                    out.pop(self.plan.classify_output, None)
+                outcomes[i] = InferOutcome(True, outputs=out, labels=labels)
         except (ValueError, KeyError) as exc:
             for i in req.indices:
                 outcomes[i] = InferOutcome(False, reason=MODEL_ERROR,

@@ -46,9 +46,21 @@ def build_unit(items: list[Pending], outcomes: list[Outcome], cfg: WorkerConfig,
         if out.ok:
             t = dict(timings, queue_ms=round(max(0.0, p.received * 1000 - p.timestamp_ms), 3),
                      total_ms=round(max(0.0, now_ms - p.timestamp_ms), 3))
-            value = encode_result(id=p.id, source=source, pipeline=p.pipeline, model=model,
-                                  outputs=out.outputs, meta=p.meta, timings=t,
-                                  worker=cfg.worker_id, labels=out.labels)
+            try:
+                value = encode_result(id=p.id, source=source, pipeline=p.pipeline, model=model,
+                                      outputs=out.outputs, meta=p.meta, timings=t,
+                                      worker=cfg.worker_id, labels=out.labels)
+            except (TypeError, ValueError) as exc:
+                # an output no message can carry (e.g. a model's BYTES tensor): this sample's
+                # dead letter, never a stop (the next worker would stop on it again)
+                fix = ("leave that output out of the route's model outputs, or change the model"
+                       if model is not None else "cast it with the route's output_dtype, or change the pipeline")
+                records.append(dead_letter_record(
+                    cfg, cfg.dead_letter_for(p.route),
+                    reason=Reason.MODEL_ERROR if model is not None else Reason.PIPELINE_ERROR,
+                    error=f"message {clip(p.id)}: its result cannot be encoded: {exc}; {fix}",
+                    original=p.value, key=p.key, source=source, epoch=p.epoch, id=p.id, pipeline=p.pipeline))
+                continue
             records.append(OutRecord(p.reply_to or p.route.output, value, p.id.encode("utf-8"),
                                      p.tp, p.offset, p.epoch, kind="result",
                                      on_unwritable=_unwritable(p, cfg), from_reply_to=bool(p.reply_to)))
