@@ -47,7 +47,11 @@ with ``--model-repository DIR --model-control-mode=explicit --load-model=*``). I
 ``restartable_triton_server`` skips, saying why: those tests stop the server or unload models.
 
 The server dies with the test run: its own process group (``stop`` signals the group, which
-holds the Python-backend stubs too) and ``die_with_parent`` (SIGKILL when pytest dies).
+holds the Python-backend stubs too) and PR_SET_PDEATHSIG (SIGKILL when pytest dies), set as
+``worker.procutil.die_with_parent`` does but by a small launcher that then execs tritonserver:
+a ``preexec_fn`` would make subprocess fork the test process, which is unsafe while gRPC
+threads run in it (seen here: the child stuck in gRPC's fork handling, tritonserver never
+started), whereas without one CPython spawns with vfork.
 """
 from __future__ import annotations
 
@@ -75,7 +79,6 @@ from pathlib import Path
 
 import pytest
 
-from worker.procutil import die_with_parent
 
 PYTRITON_VERSION = os.environ.get("DSW_PYTRITON_VERSION", "0.7.0")
 STUB_NUMPY = "numpy<2"
@@ -370,10 +373,19 @@ def _remove_shm(prefix: str | None = None) -> None:
                     f.unlink()
 
 
-# PR_SET_PDEATHSIG (die_with_parent) fires when the *thread* that started the child exits, so a
-# server started from an executor thread (run_in_executor(None, server.start)) would be killed
-# when that thread ends. Servers are started from this one thread, which lives as long as the
-# test session.
+# worker.procutil.die_with_parent, in the child before it execs tritonserver (argv: the test
+# process's pid, then the command); exits 70 if the test process is already gone
+_LAUNCHER = """\
+import ctypes, os, signal, sys
+ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(70)
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+# PR_SET_PDEATHSIG fires when the *thread* that started the child exits, so a server started
+# from an executor thread (run_in_executor(None, server.start)) would be killed when that
+# thread ends. Servers are started from this one thread, which lives as long as the session.
 _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="triton-spawner")
 
 
@@ -487,9 +499,10 @@ class TritonProcess(_Endpoints):
         log.flush()
         try:
             self._proc = _SPAWNER.submit(
-                subprocess.Popen, self.command(), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, env=self.install.env(), cwd=self.workdir,
-                preexec_fn=die_with_parent, start_new_session=True).result()
+                subprocess.Popen,
+                [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(os.getpid()), *self.command()],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.install.env(), cwd=self.workdir, start_new_session=True).result()
         finally:
             log.close()
         if wait:
