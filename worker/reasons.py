@@ -25,6 +25,8 @@ class Reason(str, Enum):
     WRONG_SHAPE = "wrong_shape"
     OVERSIZED = "oversized"
     REPLY_TO_REFUSED = "reply_to_refused"
+    IMAGE_TOO_LARGE = "image_too_large"
+    UNREADABLE_HEADER = "unreadable_header"
     DECODE_ERROR = "decode_error"
     PIPELINE_ERROR = "pipeline_error"
     MODEL_ERROR = "model_error"
@@ -58,7 +60,12 @@ MEANING: dict[Reason, str] = {
     Reason.WRONG_SHAPE: "an input's number of dimensions differs from the pipeline input's",
     Reason.OVERSIZED: "the value is larger than the worker's max message size",
     Reason.REPLY_TO_REFUSED: "the envelope's reply_to names a topic the worker must not write "
-                             "(internal, an input or a dead-letter topic, or not writable)",
+                             "(internal, an input or a dead-letter topic, not allowed by the "
+                             "route's reply_to patterns, or not writable)",
+    Reason.IMAGE_TOO_LARGE: "an image's header declares more pixels than the route's max_pixels "
+                            "(not decoded)",
+    Reason.UNREADABLE_HEADER: "an image's header cannot be read, so its decoded size is unknown "
+                              "(not decoded)",
     Reason.DECODE_ERROR: "DALI failed on this sample (corrupt or unsupported media)",
     Reason.PIPELINE_ERROR: "the DALI pipeline failed for another reason",
     Reason.MODEL_ERROR: "the model server rejected or failed the request",
