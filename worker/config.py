@@ -46,7 +46,16 @@ class Route:
     max_delay_ms: float = 20.0
     feed: str = "ragged"  # ragged | padded
     output_dtype: str | None = None  # cast outputs for the wire: float16, uint8, ... (None: as-is)
-    allow_reply_to: bool = True
+    # topics an envelope's reply_to may name: fnmatch globs over the whole name ("replies.*",
+    # "answers-?", "team[ab].out"); empty = every reply_to is refused (a dead letter). Internal
+    # topics (__*), the input topics and the dead-letter topics are refused whatever matches.
+    reply_to: list[str] = field(default_factory=list)
+    # deprecated: false refuses every reply_to even where patterns match; true allows nothing
+    # by itself (the patterns do). None: not given
+    allow_reply_to: bool | None = None
+    # decoded-size cap: an image input whose header declares more pixels (width x height) is
+    # dead-lettered (image_too_large) before DALI sees it; 0 = no cap
+    max_pixels: int = 64_000_000
     model: dict | None = None  # forward to a KServe-V2/Triton model (worker/inference)
 
     def check(self, where: str) -> None:
@@ -60,6 +69,48 @@ class Route:
             raise ConfigError(f"{where}: max_batch_size and max_delay_ms must be >= 0")
         if self.format == "raw" and not self.pipeline:
             raise ConfigError(f"{where}: raw messages name no pipeline; set 'pipeline' for this route")
+        if self.max_pixels < 0:
+            raise ConfigError(f"{where}: max_pixels={self.max_pixels}; give a pixel count (width x "
+                              "height), or 0 for no cap")
+        if isinstance(self.allow_reply_to, str):
+            self.allow_reply_to = _coerce("allow_reply_to", self.allow_reply_to, False, f"{where}.")
+        if isinstance(self.reply_to, str):
+            self.reply_to = _coerce("reply_to", self.reply_to, [], f"{where}.")
+        if not isinstance(self.reply_to, list) or not all(isinstance(p, str) for p in self.reply_to):
+            raise ConfigError(f"{where}: reply_to={self.reply_to!r}; give a list of topic patterns "
+                              "such as [\"replies.*\"]")
+        for pattern in self.reply_to:
+            why = reply_to_pattern_problem(pattern)
+            if why:
+                raise ConfigError(f"{where}: reply_to pattern {pattern!r} {why}")
+
+
+_PATTERN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-*?[]!")
+
+
+def reply_to_pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` is not a valid reply_to pattern (an fnmatch glob over a topic name), or None."""
+    if not pattern:
+        return "is empty; give a topic name or a glob such as 'replies.*'"
+    bad = sorted(set(pattern) - _PATTERN_CHARS)
+    if bad:
+        return (f"has {''.join(bad)!r}: a pattern is a topic name (A-Z a-z 0-9 . _ -) with the globs "
+                "* ? [seq] [!seq]; regular expressions are not read")
+    depth = 0
+    for c in pattern:
+        if c == "[":
+            if depth:
+                return "nests '[' inside a [seq]"
+            depth = 1
+        elif c == "]" and depth:
+            depth = 0
+        elif c == "]":
+            return "has a ']' without its '['"
+    if depth:
+        return "has a '[' that is never closed"
+    if pattern.startswith("__"):
+        return "names internal topics ('__*'), which are never valid reply_to targets"
+    return None
 
 
 @dataclass
@@ -75,6 +126,9 @@ class WorkerConfig:
     # run the worker process(es) under the supervisor, which restarts one that dies (even a lone
     # one: a crash otherwise stalls its partitions until someone restarts it)
     supervise: bool = True
+    # run each DALI pipeline in a child process of the worker (worker/pipeline/isolation.py), so
+    # that a decoder crash on a corrupt file costs that sample, not the worker
+    isolate_dali: bool = True
     num_threads: int = 0  # DALI threads per process; 0: cores / processes
     max_inflight_batches: int = 4  # per process; when full, fetching pauses (backpressure)
     max_message_bytes: int = 16 * MiB  # input values above this are dead-lettered (oversized)
@@ -96,6 +150,19 @@ class WorkerConfig:
     liveness_timeout_s: float = 300.0
     drain_timeout_s: float = 30.0
     state_dir: str = ""  # poison-message journal (worker/stream/poison.py); default under ~/.cache
+    # Kafka security (worker/stream/security.py, docs/security.md); passwords only from files or
+    # $DSW_SASL_PASSWORD / $DSW_SSL_KEY_PASSWORD, never as values here
+    security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    ssl_ca_file: str = ""
+    ssl_cert_file: str = ""
+    ssl_key_file: str = ""
+    ssl_key_password_file: str = ""
+    ssl_check_hostname: bool = True
+    sasl_mechanism: str = ""  # PLAIN (default with SASL_*) | SCRAM-SHA-256 | SCRAM-SHA-512 | OAUTHBEARER
+    sasl_username: str = ""
+    sasl_password_file: str = ""
+    sasl_oauth_token_file: str = ""
+    sasl_oauth_token_command: str = ""
 
     def check(self) -> "WorkerConfig":
         if self.delivery not in ("at-least-once", "exactly-once"):
@@ -121,6 +188,9 @@ class WorkerConfig:
                 f"({self.max_message_bytes}): raise it, or large messages are fetched one request at a time")
         if self.device not in ("cpu", "gpu") and not str(self.device).isdigit():
             raise ConfigError(f"device={self.device!r}; use cpu, gpu, or a GPU id such as 0")
+        from worker.stream.security import KafkaSecurity
+
+        KafkaSecurity.from_config(self).check()
         if not self.worker_id:
             self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         if not self.state_dir:

@@ -6,6 +6,7 @@ decodes and checks and does nothing more (no copies: inputs are views of the rec
 """
 from __future__ import annotations
 
+import fnmatch
 import re
 import time
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from worker.config import Route, WorkerConfig
+from worker.pipeline.headers import HeaderError, read_header
 from worker.pipeline.media import describe_head, image_format
 from worker.stream.errors import MessageError
 from worker.stream.messages import check_inputs, decode_input
@@ -51,6 +53,14 @@ def clip(text: str | None, limit: int = 80) -> str:
     return r if len(r) <= limit else f"{r[:limit]}...({len(text)} chars)"
 
 
+def _compile_globs(route: Route) -> re.Pattern | None:
+    """One regex for the route's reply_to globs (fnmatch, case-sensitive, whole name), or None
+    when the route allows no reply_to. The patterns were checked at start (Route.check)."""
+    if not route.reply_to or route.allow_reply_to is False:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in route.reply_to))
+
+
 class Router:
     def __init__(self, cfg: WorkerConfig, plan: Plan) -> None:
         self.cfg = cfg
@@ -59,8 +69,10 @@ class Router:
         # topics an envelope's reply_to may never name: writing there would feed the worker
         # its own output, or corrupt another part of the system with the worker's rights
         self._not_replies = set(cfg.input_topics) | {cfg.dead_letter_for(r) for r in cfg.routes}
+        # route index -> one regex of its reply_to globs (None: the route allows no reply_to)
+        self._reply_to = {rp.index: _compile_globs(rp.route) for rp in plan.routes}
 
-    def _check_reply_to(self, topic: str, msg_id: str, pipeline: str) -> None:
+    def _check_reply_to(self, topic: str, msg_id: str, pipeline: str, rp=None) -> None:
         why = None
         if not _TOPIC.fullmatch(topic):
             why = "is not a Kafka topic name (1-249 of A-Z a-z 0-9 . _ -)"
@@ -68,11 +80,49 @@ class Router:
             why = "is an internal topic (names starting with '__' belong to Kafka and its tools)"
         elif topic in self._not_replies:
             why = "is one of this worker's input or dead-letter topics"
+        elif rp is not None:
+            allowed = self._reply_to.get(rp.index)
+            if allowed is None:
+                off = rp.route.allow_reply_to is False and rp.route.reply_to
+                raise MessageError(
+                    "reply_to_refused",
+                    f"message {clip(msg_id)}: reply_to {clip(topic)} refused: {rp.describe()} allows "
+                    + ("no reply_to (allow_reply_to = false)" if off else "no reply_to topic")
+                    + "; leave reply_to out to use the route's output, or list the topics it may name "
+                    "in the route's reply_to patterns (e.g. reply_to = [\"replies.*\"])",
+                    id=msg_id, pipeline=pipeline)
+            if not allowed.fullmatch(topic):
+                raise MessageError(
+                    "reply_to_refused",
+                    f"message {clip(msg_id)}: reply_to {clip(topic)} matches none of the reply_to "
+                    f"patterns of {rp.describe()} ({', '.join(rp.route.reply_to)}); name a topic "
+                    "that matches, or leave reply_to out to use the route's output",
+                    id=msg_id, pipeline=pipeline)
         if why:
             raise MessageError("reply_to_refused",
                                f"message {clip(msg_id)}: reply_to {clip(topic)} {why}; the worker does "
                                "not write there. Name a result topic, or leave reply_to out to use "
                                "the route's output", id=msg_id, pipeline=pipeline)
+
+    @staticmethod
+    def _check_size(data, input_name: str, route: Route, msg_id: str, pipeline: str) -> None:
+        """The decoded-size cap: the header's dimensions, read before DALI decodes anything."""
+        try:
+            h = read_header(data)
+        except HeaderError as exc:
+            raise MessageError(
+                "unreadable_header",
+                f"message {clip(msg_id)}: input {input_name!r} of pipeline {pipeline!r}: its image "
+                f"header cannot be read ({exc}), so its decoded size is unknown and it is not "
+                "decoded; check the file", id=msg_id, pipeline=pipeline) from None
+        if route.max_pixels and h.pixels > route.max_pixels:
+            raise MessageError(
+                "image_too_large",
+                f"message {clip(msg_id)}: input {input_name!r} of pipeline {pipeline!r} is a {h.format} "
+                f"of {h.width}x{h.height} = {h.pixels / 1e6:.1f} MP, over the route's max_pixels "
+                f"({route.max_pixels / 1e6:g} MP); it was not decoded. Send a smaller image, or raise "
+                "the route's max_pixels (decoding costs about 3-4 bytes of memory per pixel)",
+                id=msg_id, pipeline=pipeline)
 
     def admit(self, record, epoch: int) -> Pending:
         """Decode and check one aiokafka ConsumerRecord; raises MessageError for a dead letter."""
@@ -109,9 +159,10 @@ class Router:
                     f"message {clip(msg.id)}: input {input_name!r} of pipeline {name!r} is not an image "
                     f"file (first bytes {describe_head(inputs[input_name])}); send JPEG, PNG, TIFF, "
                     "BMP, GIF, WebP, JPEG 2000 or PNM bytes", id=msg.id, pipeline=name)
-        reply_to = msg.reply_to if route.allow_reply_to else None
+            self._check_size(inputs[input_name], input_name, route, msg.id, name)
+        reply_to = msg.reply_to
         if reply_to is not None:
-            self._check_reply_to(reply_to, msg.id, name)
+            self._check_reply_to(reply_to, msg.id, name, rp)
         return Pending(tp=(record.topic, record.partition), offset=record.offset, epoch=epoch,
                        key=record.key, value=record.value, timestamp_ms=record.timestamp,
                        id=msg.id, pipeline=name, route=route, inputs=inputs, meta=msg.meta or {},
