@@ -67,13 +67,13 @@ def _jpeg(b) -> Header:
     i = 2
     while True:
         if i >= n:
-            raise HeaderError("JPEG ends before a frame header (SOFn)")
+            raise HeaderError("JPEG is truncated: it ends before a frame header (SOFn)")
         if b[i] != 0xFF:
             raise HeaderError(f"JPEG: expected a marker at byte {i}, found {b[i]:#04x}")
         while i < n and b[i] == 0xFF:  # a marker may be preceded by 0xFF fill bytes
             i += 1
         if i >= n:
-            raise HeaderError("JPEG ends before a frame header (SOFn)")
+            raise HeaderError("JPEG is truncated: it ends before a frame header (SOFn)")
         m = b[i]
         i += 1
         if m == 0xD8 or 0xD0 <= m <= 0xD7 or m == 0x01:  # SOI, RSTn, TEM: no length
