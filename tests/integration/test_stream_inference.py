@@ -324,17 +324,12 @@ def test_ensemble_end_to_end_matches_local_preprocessing_and_model(
     assert not np.allclose(want[key], plain[key], rtol=1e-3)  # the preprocessing step ran
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "worker/inference bug: without labels_file the client asks Triton's classification "
-    "extension for top-k, which returns BYTES strings in place of the scores; they stay in "
-    "the outcome's outputs and the result encoder refuses dtype object: 'fatal: output "
-    "'logits': dtype object cannot travel in a message', the worker exits 1 and its "
-    "supervisor restarts it in a loop. Remove this mark once results are published"))
 def test_top_k_from_tritons_classification_extension_end_to_end(
         kafka_bootstrap, triton_classifier_server, tmp_path):
     """A route with top_k and no labels file against Triton: the labels come from the model's
-    label_filename through Triton's classification extension; results must still be published
-    (numeric outputs only on the wire) with the right top-k."""
+    label_filename through Triton's classification extension; the results are published (the
+    'score:index:label' strings are labels, not an output) with the right top-k. (The worker
+    used to die encoding those strings: 'dtype object cannot travel in a message'.)"""
     photos = {f"photo-{i:02d}": jpeg for i, jpeg in enumerate(small_jpegs(8, seed=13))}
     seen = stream_through(kafka_bootstrap, triton_classifier_server, list(photos.items()),
                           tmp_path, name=CLASSIFIER.name)
@@ -345,6 +340,7 @@ def test_top_k_from_tritons_classification_extension_end_to_end(
         assert [(lab.index, lab.label) for lab in res.labels["logits"]] == \
                [(i, mean_classifier.LABELS[i]) for i, _ in local_top], key
         assert res.labels["logits"][0].score == pytest.approx(local_top[0][1], abs=1e-5)
+        assert "request_size" in res.outputs
         if "logits" in res.outputs:  # if published, the scores themselves
             np.testing.assert_allclose(res.outputs["logits"], want[key], rtol=1e-5, atol=1e-5)
 
