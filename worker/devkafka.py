@@ -70,6 +70,29 @@ _LOG4J2 = """<Configuration status="WARN">
 """
 
 
+_ACLS_JAVA = """
+import java.io.FileInputStream;
+import java.util.*;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.common.acl.*;
+import org.apache.kafka.common.resource.*;
+
+public class DevAcls {
+  public static void main(String[] a) throws Exception {
+    Properties p = new Properties();
+    try (FileInputStream in = new FileInputStream(a[0])) { p.load(in); }
+    List<AclBinding> acls = new ArrayList<>();
+    for (int i = 1; i + 5 < a.length; i += 6) {
+      acls.add(new AclBinding(
+          new ResourcePattern(ResourceType.valueOf(a[i]), a[i + 2], PatternType.valueOf(a[i + 1])),
+          new AccessControlEntry(a[i + 3], "*", AclOperation.valueOf(a[i + 4]), AclPermissionType.valueOf(a[i + 5]))));
+    }
+    try (Admin admin = Admin.create(p)) { admin.createAcls(acls).all().get(); }
+  }
+}
+"""
+
+
 class BrokerError(RuntimeError):
     """The development broker could not be prepared or did not come up."""
 
@@ -156,9 +179,55 @@ def _is_our_broker(pid: int, data_dir: str) -> bool:
     return "kafka.Kafka" in cmdline and bool(data_dir) and data_dir in cmdline
 
 
+def _openssl(*args: str, cwd: Path) -> None:
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise BrokerError("the secured broker needs the openssl command to make its CA and certificate")
+    proc = subprocess.run([openssl, *args], cwd=cwd, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise BrokerError(f"openssl {args[0]} failed: {proc.stderr[-1500:]}")
+
+
+def make_certificates(folder: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> dict[str, Path]:
+    """A throw-away CA and a broker certificate it signs (SAN: ``hosts``), as PEM files:
+    ca.pem (what clients trust), broker.pem (key + chain, a Kafka PEM keystore), and for mTLS
+    tests client.crt / client.key (CN=client) signed by the same CA."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+             "-days", "2", "-subj", "/CN=dali-stream-worker dev CA", cwd=folder)
+    san = ",".join(f"IP:{h}" if h.replace(".", "").isdigit() else f"DNS:{h}" for h in hosts)
+    (folder / "san.ext").write_text(f"subjectAltName={san}\n")
+    for name, cn, ext in (("broker", "localhost", True), ("client", "client", False)):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                 "-subj", f"/CN={cn}", cwd=folder)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-out", f"{name}.crt", "-days", "2",
+                 *(["-extfile", "san.ext"] if ext else []), cwd=folder)
+    (folder / "broker.pem").write_text((folder / "broker.key").read_text() + (folder / "broker.crt").read_text()
+                                       + (folder / "ca.pem").read_text())
+    return {"ca": folder / "ca.pem", "broker": folder / "broker.pem",
+            "client_cert": folder / "client.crt", "client_key": folder / "client.key"}
+
+
+def _jaas(module: str, **opts: str) -> str:
+    inner = " ".join(f'{k}="{v}"' for k, v in opts.items())
+    return f"{module} required {inner};".replace("  ", " ")
+
+
+SCRAM = "org.apache.kafka.common.security.scram.ScramLoginModule"
+PLAIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
+
+
 @dataclass
 class KafkaBroker:
-    """A KRaft broker+controller on loopback; use as a context manager or start()/stop()."""
+    """A KRaft broker+controller on loopback; use as a context manager or start()/stop().
+
+    ``secure=True``: one SASL_SSL listener (a generated CA and broker certificate; SCRAM-SHA-256,
+    SCRAM-SHA-512 and PLAIN; the users of ``users`` plus ``admin``, created at format time), ACLs
+    enforced by StandardAuthorizer with ``User:admin`` the only super user and nothing allowed
+    without an ACL (``add_acls``). The controller listener is SASL_PLAINTEXT (PLAIN, admin only)
+    on loopback. Slower to start than the plaintext default (certificates, SCRAM)."""
 
     port: int = 0
     heap: str = "1g"
@@ -166,11 +235,56 @@ class KafkaBroker:
     extra_properties: dict[str, str] = field(default_factory=dict)
     die_with_parent: bool = True
     data_dir: Path | None = None
+    secure: bool = False
+    users: dict[str, str] = field(default_factory=dict)  # SCRAM/PLAIN users besides admin
+    admin_password: str = ""
     _proc: subprocess.Popen | None = None
 
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.data_dir / "tls" / "ca.pem"
+
+    def client_properties(self, user: str = "admin", password: str | None = None,
+                          mechanism: str = "SCRAM-SHA-512") -> str:
+        """A Java client's properties for the secured listener (Kafka's own tools)."""
+        password = self.admin_password if password is None else password
+        return "".join(f"{k}={v}\n" for k, v in {
+            "security.protocol": "SASL_SSL", "sasl.mechanism": mechanism,
+            "sasl.jaas.config": _jaas(SCRAM if mechanism.startswith("SCRAM") else PLAIN,
+                                      username=user, password=password),
+            "ssl.truststore.type": "PEM", "ssl.truststore.location": str(self.ca_file)}.items())
+
+    def _secure_properties(self, controller_port: int) -> dict[str, str]:
+        pw = self.admin_password
+        plain_users = {f"user_{u}": p for u, p in {"admin": pw, **self.users}.items()}
+        tls = self.data_dir / "tls"
+        return {
+            "listeners": f"SASL_SSL://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller_port}",
+            "advertised.listeners": f"SASL_SSL://127.0.0.1:{self.port}",
+            "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:SASL_PLAINTEXT",
+            "inter.broker.listener.name": "SASL_SSL",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": _jaas(SCRAM, username="admin", password=pw),
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": _jaas(SCRAM),
+            "listener.name.sasl_ssl.plain.sasl.jaas.config": _jaas(PLAIN, **plain_users),
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": _jaas(
+                PLAIN, username="admin", password=pw, user_admin=pw),
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(tls / "broker.pem"),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(tls / "ca.pem"),
+            "ssl.client.auth": "requested",  # a client certificate is checked when one is given
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": "User:admin",
+            "allow.everyone.if.no.acl.found": "false",
+        }
 
     def properties(self, controller_port: int) -> str:
         props = {
@@ -198,6 +312,8 @@ class KafkaBroker:
             "log.retention.hours": "2",
             "log.segment.bytes": str(256 * 1024 * 1024),
         }
+        if self.secure:
+            props.update(self._secure_properties(controller_port))
         props.update(self.extra_properties)
         return "".join(f"{k}={v}\n" for k, v in props.items())
 
@@ -210,12 +326,22 @@ class KafkaBroker:
         controller_port = free_port()
         self.data_dir = Path(tempfile.mkdtemp(prefix=f"dsw-kafka-{self.port}-"))
         conf = self.data_dir / "server.properties"
+        scram: list[str] = []
+        if self.secure:
+            import secrets
+
+            self.admin_password = self.admin_password or secrets.token_urlsafe(18)
+            make_certificates(self.data_dir / "tls")
+            for user, pw in {"admin": self.admin_password, **self.users}.items():
+                for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+                    scram += ["--add-scram", f"{mech}=[name={user},password={pw}]"]
         conf.write_text(self.properties(controller_port))
+        conf.chmod(0o600)  # passwords of the dev users
         (self.data_dir / "log4j2.xml").write_text(_LOG4J2)
         cp = f"{libs}/*"
         fmt = subprocess.run(
             [java, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
-             "-c", str(conf), "--standalone"],
+             "-c", str(conf), "--standalone", *scram],
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
         if fmt.returncode != 0:
             raise BrokerError(f"kafka StorageTool format failed:\n{fmt.stdout[-2000:]}{fmt.stderr[-2000:]}")
@@ -236,6 +362,26 @@ class KafkaBroker:
             self.stop()
             raise
         return self
+
+    def add_acls(self, acls: list[tuple[str, str, str, str, str, str]]) -> None:
+        """Create ACLs as admin, each ``(resource_type, pattern_type, name, principal, operation,
+        permission)`` in Kafka's enum names, e.g. ``("TOPIC", "PREFIXED", "ok.", "User:alice",
+        "ALL", "ALLOW")``. Runs Kafka's Admin client from its jars (Java's single-file source
+        launch: a JVM start, seconds; aiokafka's CreateAcls versions are too old for Kafka 4)."""
+        if not self.secure:
+            raise BrokerError("ACLs need KafkaBroker(secure=True)")
+        props = self.data_dir / "admin.properties"
+        props.write_text(self.client_properties() + f"bootstrap.servers={self.bootstrap_servers}\n")
+        props.chmod(0o600)
+        src = self.data_dir / "DevAcls.java"
+        src.write_text(_ACLS_JAVA)
+        proc = subprocess.run(
+            [find_java(), "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", f"{kafka_libs()}/*",
+             f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.xml'}", str(src), str(props),
+             *[x for acl in acls for x in acl]],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            raise BrokerError(f"creating ACLs {acls} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
 
     def _register(self) -> None:
         REGISTRY.mkdir(parents=True, exist_ok=True)
