@@ -28,7 +28,11 @@ def startup_errors() -> tuple[type[BaseException], ...]:
     from worker.pipeline.errors import PipelineError
     from worker.repository.errors import RepositoryError
 
-    return (ConfigError, RepositoryError, InferenceConfigError, ModelFitError, PipelineError)
+    from worker.stream.security import KafkaSecurityError, KafkaStartError
+
+    # KafkaStartError: TLS or SASL refused at connect (a restart would be refused the same way)
+    return (ConfigError, RepositoryError, InferenceConfigError, ModelFitError, PipelineError,
+            KafkaSecurityError, KafkaStartError)
 
 
 def run_worker(cfg: WorkerConfig, argv: list[str]) -> int:
@@ -53,6 +57,7 @@ def build_lanes(cfg: WorkerConfig) -> tuple[object, dict, dict]:
     """Load the pipelines the routes serve (and no other: a dali.py is code), compile the route
     plan, and give each lane its runner: one DALI pipeline and thread per distinct
     (pipeline, feed, output dtype), shared by the lanes that have the same."""
+    from worker.pipeline.isolation import IsolatedRunner
     from worker.pipeline.media import decoder_inputs
     from worker.pipeline.runner import PipelineRunner
     from worker.repository.load import load_model
@@ -78,10 +83,12 @@ def build_lanes(cfg: WorkerConfig) -> tuple[object, dict, dict]:
     lanes = {}
     for key, lp in plan.lanes.items():
         if lp.runner_key not in runners:
-            runner = PipelineRunner(models[lp.pipeline.name], feed=lp.feed, output_cast=lp.output_dtype)
+            kind = IsolatedRunner if cfg.isolate_dali else PipelineRunner
+            runner = kind(models[lp.pipeline.name], feed=lp.feed, output_cast=lp.output_dtype)
             runners[lp.runner_key] = (runner, ThreadPoolExecutor(1, thread_name_prefix=f"dali-{lp.pipeline.name}"))
         runner, pool = runners[lp.runner_key]
-        lanes[key] = Lane(plan=lp, run=runner.run, pool=pool)
+        lanes[key] = Lane(plan=lp, run=runner.run, pool=pool, close=runner.close,
+                          isolated=cfg.isolate_dali)
     for rp in plan.routes:
         r = rp.route
         log.info("%s -> %s: %s, batches of up to %d or %.0f ms, %s feed%s%s", rp.describe(), r.output,

@@ -1,17 +1,65 @@
 """What the commands that talk to Kafka share."""
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 
 
-async def start_or_explain(client, command: str, bootstrap: str) -> bool:
-    """Start an aiokafka client; if the broker cannot be reached, say so and how to fix it."""
-    from aiokafka.errors import KafkaConnectionError
+def add_security_arguments(p: argparse.ArgumentParser) -> None:
+    """The Kafka security flags, the same for run, produce and tail (docs/security.md). Every
+    one also reads $DSW_<NAME> (e.g. DSW_SECURITY_PROTOCOL); passwords come only from a file or
+    the environment, never from a flag (which ps would show)."""
+    g = p.add_argument_group("Kafka security (librdkafka names in docs/security.md)")
+    g.add_argument("--security-protocol", type=str.upper,
+                   choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"],
+                   help="security.protocol (default PLAINTEXT)")
+    g.add_argument("--ssl-ca-file", metavar="PEM",
+                   help="ssl.ca.location: CA that signed the brokers' certificates (default: the system's)")
+    g.add_argument("--ssl-cert-file", metavar="PEM", help="ssl.certificate.location: client certificate (mTLS)")
+    g.add_argument("--ssl-key-file", metavar="PEM", help="ssl.key.location: the client certificate's key")
+    g.add_argument("--ssl-key-password-file", metavar="FILE",
+                   help="file holding the key's password (else $DSW_SSL_KEY_PASSWORD)")
+    g.add_argument("--ssl-check-hostname", action=argparse.BooleanOptionalAction, default=None,
+                   help="verify that the broker's certificate names the host connected to (default on)")
+    g.add_argument("--sasl-mechanism", type=str.upper,
+                   choices=["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"],
+                   help="sasl.mechanism (default PLAIN with SASL_* protocols)")
+    g.add_argument("--sasl-username", help="sasl.username")
+    g.add_argument("--sasl-password-file", metavar="FILE",
+                   help="file holding sasl.password (else $DSW_SASL_PASSWORD); there is no password flag")
+    g.add_argument("--sasl-oauth-token-file", metavar="FILE",
+                   help="OAUTHBEARER: file holding the token, re-read at every authentication")
+    g.add_argument("--sasl-oauth-token-command", metavar="CMD",
+                   help="OAUTHBEARER: command that prints the token on stdout")
+
+
+def security_from_args(args, command: str):
+    """The KafkaSecurity of produce / tail, or None after printing a one-line error."""
+    from worker.stream.security import KafkaSecurity, KafkaSecurityError
 
     try:
-        await client.start()
+        sec = KafkaSecurity.from_args(args)
+        return sec, sec.client_kwargs()
+    except KafkaSecurityError as e:
+        print(f"dali-worker {command}: {e}", file=sys.stderr)
+        return None
+
+
+async def start_or_explain(client, command: str, bootstrap: str, security=None) -> bool:
+    """Start an aiokafka client; if the broker cannot be reached, or refuses our TLS or SASL,
+    say so in one line and how to fix it."""
+    from aiokafka.errors import KafkaConnectionError
+
+    from worker.stream.security import KafkaSecurity, KafkaStartError, start_explained
+
+    try:
+        await start_explained(client.start, security or KafkaSecurity(), bootstrap)
         return True
+    except KafkaStartError as e:
+        await client.stop()
+        print(f"dali-worker {command}: {e}", file=sys.stderr)
+        return False
     except KafkaConnectionError as e:
         await client.stop()
         print(f"dali-worker {command}: cannot reach Kafka at {bootstrap} ({e}); start one with "

@@ -54,6 +54,9 @@ def add_arguments(p) -> None:
                         "message.max.bytes must allow it too")
     p.add_argument("--ext", action="append", metavar=".EXT",
                    help="file extensions to take from folders (repeatable; default: common image types)")
+    from worker.commands.kafka_clients import add_security_arguments
+
+    add_security_arguments(p)
 
 
 class UsageError(Exception):
@@ -131,6 +134,13 @@ class Progress:
         self.stream.flush()
 
 
+def _denied(topic: str, sec) -> str:
+    who = sec.principal or "this client's principal"
+    return (f"the broker denied operation WRITE on topic {topic!r} to {who}: grant it, e.g. "
+            f"kafka-acls --add --allow-principal {sec.principal or 'User:<name>'} --operation Write "
+            f"--operation Describe --topic {topic}")
+
+
 def main(args) -> int:
     from worker.commands.kafka_clients import quiet_missing_topic_errors
 
@@ -167,15 +177,21 @@ def main(args) -> int:
 async def _produce(args, files, sizes, meta) -> int:
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import (KafkaError, KafkaTimeoutError,
-                                 MessageSizeTooLargeError)
+                                 MessageSizeTooLargeError, TopicAuthorizationFailedError)
 
     from worker.commands.kafka_clients import start_or_explain
     from worker.stream.messages import encode_input
 
+    from worker.commands.kafka_clients import security_from_args
+
+    secured = security_from_args(args, "produce")
+    if secured is None:
+        return 2
+    sec, security_kwargs = secured
     producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap_servers, acks="all",
                                 enable_idempotence=True, max_request_size=args.max_request_size,
-                                linger_ms=5, client_id="dali-worker-produce")
-    if not await start_or_explain(producer, "produce", args.bootstrap_servers):
+                                linger_ms=5, client_id="dali-worker-produce", **security_kwargs)
+    if not await start_or_explain(producer, "produce", args.bootstrap_servers, sec):
         return 2
     total = len(files) * args.repeat
     cache: dict[Path, bytes] | None = {} if (
@@ -198,6 +214,9 @@ async def _produce(args, files, sizes, meta) -> int:
             error = error or (f"the broker refused {path} ({sizes[path]:,} bytes) as too large: "
                               f"raise topic {args.topic!r}'s max.message.bytes (broker "
                               "message.max.bytes), or send smaller files")
+        except TopicAuthorizationFailedError:
+            failed += 1
+            error = error or _denied(args.topic, sec)
         except KafkaTimeoutError:
             failed += 1
             error = error or (f"sending {path} timed out: does topic {args.topic!r} exist? (the "
@@ -229,6 +248,10 @@ async def _produce(args, files, sizes, meta) -> int:
                     fut = await producer.send(args.topic, value, key=k.encode())
                 except MessageSizeTooLargeError:
                     error = _too_big(path, len(value), args.max_request_size)
+                    failed += 1
+                    break
+                except TopicAuthorizationFailedError:
+                    error = _denied(args.topic, sec)
                     failed += 1
                     break
                 except KafkaTimeoutError:

@@ -38,6 +38,9 @@ def add_arguments(p) -> None:
     p.add_argument("--top", type=int, default=5, metavar="K", help="labels shown per output (default 5)")
     p.add_argument("--max-fetch-bytes", type=int, default=16 * MiB, metavar="BYTES",
                    help="consumer max_partition_fetch_bytes and fetch_max_bytes (default 16 MiB)")
+    from worker.commands.kafka_clients import add_security_arguments
+
+    add_security_arguments(p)
 
 
 # ---- turning one record into a dict (for --json) and lines (for people) ----
@@ -162,6 +165,12 @@ async def _tail(args) -> int:
 
     quiet_missing_topic_errors()  # a topic that does not exist yet is simply quiet
 
+    from worker.commands.kafka_clients import security_from_args
+
+    secured = security_from_args(args, "tail")
+    if secured is None:
+        return 2
+    sec, security_kwargs = secured
     topics = [t for arg in args.topic for t in arg.split(",") if t]
     consumer = AIOKafkaConsumer(
         *topics, bootstrap_servers=args.bootstrap_servers, group_id=args.group,
@@ -169,8 +178,8 @@ async def _tail(args) -> int:
         auto_offset_reset="earliest" if args.from_beginning else "latest",
         max_partition_fetch_bytes=args.max_fetch_bytes, fetch_max_bytes=args.max_fetch_bytes,
         metadata_max_age_ms=3000,  # notice topics and partitions created after we start
-        client_id="dali-worker-tail")
-    if not await start_or_explain(consumer, "tail", args.bootstrap_servers):
+        client_id="dali-worker-tail", **security_kwargs)
+    if not await start_or_explain(consumer, "tail", args.bootstrap_servers, sec):
         return 2
     seen = 0
     last = time.monotonic()

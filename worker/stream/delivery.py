@@ -134,7 +134,8 @@ class Delivery:
                 # transaction a failed send dooms the transaction: stop, and the restart finds
                 # the message refused by routing or writes its dead letter the same way
                 if not (r.from_reply_to and r.on_unwritable is not None and not self.exactly_once):
-                    raise DeliveryError(self._lost(r, exc)) from exc
+                    raise DeliveryError(self._denied(r) if isinstance(exc, TopicAuthorizationFailedError)
+                                        and not r.from_reply_to else self._lost(r, exc)) from exc
                 self._replace(r, Reason.REPLY_TO_REFUSED, f"the broker refused its reply_to topic "
                               f"{r.topic!r}: {exc!r}")
                 await (await self._send(r))
@@ -150,6 +151,14 @@ class Delivery:
     def _lost(r: OutRecord, exc: BaseException) -> str:
         return (f"could not write the {r.kind} for {r.source[0]}/{r.source[1]}@{r.offset} to {r.topic}: "
                 f"{exc!r}; nothing past it is committed")
+
+    def _denied(self, r: OutRecord) -> str:
+        """An ACL refuses one of our own topics: name the topic, the operation and the fix."""
+        who = getattr(self.producer, "dsw_principal", None)
+        return (f"the broker denied operation WRITE on topic {r.topic!r} to "
+                f"{who or 'the principal of this worker'} (the {r.kind} for {r.source[0]}/{r.source[1]}@{r.offset}); "
+                f"nothing past it is committed; fix: grant it, e.g. kafka-acls --add --allow-principal "
+                f"{who or 'User:<name>'} --operation Write --operation Describe --topic {r.topic}")
 
     def _replace(self, r: OutRecord, reason: Reason, why: str) -> None:
         """Write ``r.on_unwritable(reason, why)`` in ``r``'s place (same input, same epoch)."""
@@ -169,6 +178,10 @@ class Delivery:
                                     f"for the producer ({len(r.value)} bytes): raise max_request_size") from exc
             self._replace(r, Reason.RESULT_TOO_LARGE, str(exc))
             return await self._send(r)
+        except TopicAuthorizationFailedError as exc:  # no DESCRIBE either: refused at metadata
+            if r.from_reply_to:
+                raise
+            raise DeliveryError(self._denied(r)) from exc
         except (UnknownTopicOrPartitionError, InvalidTopicError, KafkaTimeoutError) as exc:
             if not (r.from_reply_to and r.on_unwritable is not None):
                 raise DeliveryError(self._lost(r, exc)) from exc  # our own topic: configuration

@@ -5,6 +5,32 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.consumer.subscription_state import ConsumerRebalanceListener
 
 from worker.config import WorkerConfig
+from worker.stream.security import KafkaSecurity, start_explained
+
+
+class _ExplainedStart:
+    """start() that turns a TLS/SASL failure into one KafkaStartError line (a configuration
+    error for `run`: exit 2, the supervisor does not restart); other failures pass unchanged."""
+
+    dsw_security: KafkaSecurity = KafkaSecurity()
+    dsw_bootstrap: str = ""
+    dsw_principal: str | None = None  # named by delivery.py when an ACL denies a write
+
+    async def start(self) -> None:
+        await start_explained(super().start, self.dsw_security, self.dsw_bootstrap)
+
+
+class WorkerConsumer(_ExplainedStart, AIOKafkaConsumer):
+    pass
+
+
+class WorkerProducer(_ExplainedStart, AIOKafkaProducer):
+    pass
+
+
+def _secured(client, cfg: WorkerConfig, sec: KafkaSecurity):
+    client.dsw_security, client.dsw_bootstrap, client.dsw_principal = sec, cfg.bootstrap_servers, sec.principal
+    return client
 
 
 def _large_reads(fetch_max_bytes: int) -> None:
@@ -20,7 +46,8 @@ def _large_reads(fetch_max_bytes: int) -> None:
 
 def make_consumer(cfg: WorkerConfig, listener: ConsumerRebalanceListener | None = None) -> AIOKafkaConsumer:
     _large_reads(cfg.fetch_max_bytes)
-    consumer = AIOKafkaConsumer(
+    sec = KafkaSecurity.from_config(cfg)
+    consumer = WorkerConsumer(
         bootstrap_servers=cfg.bootstrap_servers,
         group_id=cfg.group_id,
         client_id=f"dsw-{cfg.worker_id}",
@@ -39,12 +66,15 @@ def make_consumer(cfg: WorkerConfig, listener: ConsumerRebalanceListener | None 
         # inputs written by transactional producers: never read aborted data; in exactly-once
         # mode this is also what makes a re-read of our own outputs consistent
         isolation_level="read_committed" if cfg.delivery == "exactly-once" else "read_uncommitted",
+        **sec.client_kwargs(),
     )
+    _secured(consumer, cfg, sec)
     consumer.subscribe(topics=cfg.input_topics, listener=listener)
     return consumer
 
 
 def make_producer(cfg: WorkerConfig) -> AIOKafkaProducer:
+    sec = KafkaSecurity.from_config(cfg)
     common = dict(
         bootstrap_servers=cfg.bootstrap_servers,
         client_id=f"dsw-{cfg.worker_id}",
@@ -52,11 +82,12 @@ def make_producer(cfg: WorkerConfig) -> AIOKafkaProducer:
         compression_type=cfg.compression,
         linger_ms=5,  # results of one batch leave in few requests
         request_timeout_ms=40000,
+        **sec.client_kwargs(),
     )
     if cfg.delivery == "exactly-once":
         # a stable id per worker slot: a restarted process fences its dead predecessor and
         # aborts the transaction it left open
-        return AIOKafkaProducer(transactional_id=cfg.transactional_id, **common)
+        return _secured(WorkerProducer(transactional_id=cfg.transactional_id, **common), cfg, sec)
     # acks=all + idempotence: an acked outcome survives a broker failover and retries do not
     # duplicate it; only then may its input offset be committed
-    return AIOKafkaProducer(acks="all", enable_idempotence=True, **common)
+    return _secured(WorkerProducer(acks="all", enable_idempotence=True, **common), cfg, sec)
