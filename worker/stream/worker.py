@@ -50,6 +50,8 @@ class Lane:
     run: Callable  # list[dict[str, ndarray]] -> list[SampleResult]; called in the thread
     pool: ThreadPoolExecutor
     model_client: object = None  # worker.inference client, when the lane forwards to a model
+    close: Callable | None = None  # stops the runner (its DALI child process) at shutdown
+    isolated: bool = False  # DALI runs in a child process: a crash there costs one sample
 
 
 class StreamWorker:
@@ -150,6 +152,13 @@ class StreamWorker:
         for client in {id(l.model_client): l.model_client for l in self.lanes.values()
                        if l.model_client is not None}.values():
             await client.close()
+        loop = asyncio.get_running_loop()
+        for lane in {id(l.close): l for l in self.lanes.values() if l.close is not None}.values():
+            # in the lane's own thread, after any batch still there (a drain that timed out)
+            try:
+                await asyncio.wait_for(loop.run_in_executor(lane.pool, lane.close), 10)
+            except Exception as exc:  # noqa: BLE001 - shutting down: the child dies with us anyway
+                log.warning("lane %s: closing its runner failed: %r", lane.plan.key, exc)
 
     # -- the loops ----------------------------------------------------------------------------
     async def _fetch_loop(self) -> None:
@@ -309,7 +318,8 @@ class StreamWorker:
         self.poison.entering(name, [(p.tp[0], p.tp[1], p.offset) for p in items])
         self._busy_since[lane.plan.key] = time.time()
         try:
-            fault_injection(inputs)
+            if not lane.isolated:  # an isolated runner injects in its child, where DALI runs
+                fault_injection(inputs)
             return lane.run(inputs)
         finally:
             self._busy_since.pop(lane.plan.key, None)
