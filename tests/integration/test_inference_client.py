@@ -478,3 +478,22 @@ def test_dali_backend_mode_rejects_non_uint8_model(triton_classifier_server):
 
     with pytest.raises(ModelFitError, match="UINT8 inputs with dims"):
         asyncio.run(go())
+
+
+def test_close_during_retries_ends_the_waiting_batch(restartable_triton_server):
+    """Found in review: close() at shutdown while a batch waited for a stopped server made
+    infer retry forever ('NoneType' object has no attribute 'infer', taken for 'server down')."""
+    server = restartable_triton_server
+
+    async def go():
+        client = ModelClient(route(server, "grpc", max_retry_s=0, backoff_max_s=0.2))
+        await client.start(SPEC)
+        server.stop()
+        task = asyncio.create_task(client.infer(images(3)))
+        await asyncio.sleep(1.0)  # retrying against the stopped server
+        await client.close()
+        return await asyncio.wait_for(task, 10)
+
+    outcomes = asyncio.run(go())
+    assert [o.reason for o in outcomes] == ["model_unavailable"] * 3
+    assert all("closed" in o.error for o in outcomes)

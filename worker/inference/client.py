@@ -161,9 +161,13 @@ class ModelClient:
             self._set_reachable(False, f"{route.model_ref}: [{err.status or 'no answer'}] {err}")
 
         async def send():
+            transport = self._transport
+            if transport is None:  # closed (shutdown) while this batch waited for the server
+                raise ModelUnavailableError(f"{route.model_ref}: the client was closed while the "
+                                            "batch waited; its messages stay uncommitted")
             self.stats["requests"] += 1
-            return await self._transport.infer(route.name, route.version, req.arrays,
-                                               self.plan.outputs, self._class_counts)
+            return await transport.infer(route.name, route.version, req.arrays,
+                                         self.plan.outputs, self._class_counts)
 
         try:
             async with self._sem:
@@ -190,7 +194,7 @@ class ModelClient:
                 return
             msg = (f"{route.model_ref}: one sample makes a request of {size} bytes, over the "
                    f"server's message size limit [{exc.status}]: {exc}; raise the server's limit "
-                   f"(MLServer: grpc_max_message_length in settings.json) or send smaller tensors")
+                   f"(e.g. a proxy's or MLServer's grpc_max_message_length; Triton itself takes 2 GiB) or send smaller tensors")
             outcomes[req.indices[0]] = InferOutcome(False, reason=MODEL_ERROR, error=msg)
             return
         except RequestRejected as exc:

@@ -121,8 +121,8 @@ async def call_with_retry(
     while True:
         try:
             return await asyncio.wait_for(call(), timeout_s)
-        except asyncio.CancelledError:
-            raise
+        except (asyncio.CancelledError, ModelUnavailableError):
+            raise  # cancelled, or the caller said there is nothing left to retry (client closed)
         except Exception as exc:  # noqa: BLE001 - classified below, nothing swallowed
             err = classify(exc)
             if isinstance(err, RequestRejected):
