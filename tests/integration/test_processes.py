@@ -62,3 +62,26 @@ def test_k_processes_survive_sigkill_of_one(kafka_bootstrap, tmp_path, delivery)
             [k for k, c in out.results.items() if c != 1][:10]
     committed = asyncio.run(committed_positions(kafka_bootstrap, group, tin, PARTS))
     assert sum(committed.values()) == len(items), committed
+
+
+def test_a_lone_worker_is_restarted_when_it_dies(kafka_bootstrap, tmp_path):
+    """Issue 21: with one process nothing restarted a worker that died, and its partitions
+    stalled for the session timeout until someone did. Now the supervisor runs it too."""
+    tin, tout, tdlq = setup_topics(kafka_bootstrap, f"lone-{uuid.uuid4().hex[:6]}", PARTS)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    items, _ = _items(600)
+    ids = {k for k, _ in items}
+    asyncio.run(produce(kafka_bootstrap, tin, items, partitions=PARTS))
+    with WorkerProcess(kafka_bootstrap, _args(tin, tout, tdlq, group), tmp_path / "w.log",
+                       env={"DSW_SESSION_TIMEOUT_MS": "6000"}) as w:
+        w.wait_for_log("slot 0: started worker pid")
+        wait_for_outcomes(kafka_bootstrap, tout, tdlq, ids, at_least=100)
+        victim = _child_pids(w.log())[0]
+        os.kill(victim, signal.SIGKILL)
+        w.wait_for_log("restarting in", timeout=30)
+        out = asyncio.run(collect(kafka_bootstrap, tout, tdlq, expect_ids=ids, timeout=180, settle=1.0))
+        assert w.proc.poll() is None, "the supervisor itself stays up"
+        assert w.terminate() == 0, w.log()[-3000:]
+        log = w.log()
+    assert _child_pids(log)[0] != victim
+    assert out.ids == ids, f"lost: {sorted(ids - out.ids)[:10]}"
