@@ -435,9 +435,10 @@ def _cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
-def serve_forever(port: int = 9092, heap: str = "1g") -> int:
-    """``dali-worker dev-kafka``: run a broker in the foreground until SIGINT/SIGTERM."""
-    broker = KafkaBroker(port=port, heap=heap)
+def serve_forever(port: int = 9092, heap: str = "1g", secure: bool = False) -> int:
+    """``dali-worker dev-kafka``: run a broker in the foreground until SIGINT/SIGTERM. Secured:
+    prints the settings of its super user ``admin`` (the password in a file, not on screen)."""
+    broker = KafkaBroker(port=port, heap=heap, secure=secure)
     stop = {"now": False}
 
     def _stop(*_):
@@ -451,6 +452,14 @@ def serve_forever(port: int = 9092, heap: str = "1g") -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap_servers}", flush=True)
+    if secure:
+        pw = broker.data_dir / "admin.password"
+        pw.write_text(broker.admin_password + "\n")
+        pw.chmod(0o600)
+        for k, v in (("DSW_SECURITY_PROTOCOL", "SASL_SSL"), ("DSW_SASL_MECHANISM", "SCRAM-SHA-512"),
+                     ("DSW_SASL_USERNAME", "admin"), ("DSW_SASL_PASSWORD_FILE", pw),
+                     ("DSW_SSL_CA_FILE", broker.ca_file)):
+            print(f"{k}={v}", flush=True)
     print(f"(data and log in {broker.data_dir}; Ctrl-C stops and deletes them)", file=sys.stderr, flush=True)
     try:
         while not stop["now"] and broker._proc.poll() is None:
@@ -464,12 +473,13 @@ def serve_forever(port: int = 9092, heap: str = "1g") -> int:
 
 
 async def create_topics(bootstrap: str, names: list[str], partitions: int = 1,
-                        max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
+                        max_message_bytes: int = MAX_MESSAGE_BYTES, **client_kwargs) -> None:
     """Create topics on a development broker (replication 1) that carry messages up to
-    ``max_message_bytes``: for tests, benchmarks and trying things out."""
+    ``max_message_bytes``: for tests, benchmarks and trying things out. ``client_kwargs``:
+    security (``KafkaSecurity.client_kwargs()``) for a secured broker."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_kwargs)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1,

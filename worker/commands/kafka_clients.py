@@ -6,6 +6,15 @@ import logging
 import sys
 
 
+class _NoSecretFlag(argparse.Action):
+    """``--sasl-password X`` would otherwise abbreviate ``--sasl-password-file`` (argparse) and
+    put the secret where ps shows it: refuse it by name and say what to use instead."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} is not an option (a password on the command line shows in ps): "
+                     f"put it in a file for {option_string}-file, or in ${self.dest.upper()}")
+
+
 def add_security_arguments(p: argparse.ArgumentParser) -> None:
     """The Kafka security flags, the same for run, produce and tail (docs/security.md). Every
     one also reads $DSW_<NAME> (e.g. DSW_SECURITY_PROTOCOL); passwords come only from a file or
@@ -28,6 +37,8 @@ def add_security_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sasl-username", help="sasl.username")
     g.add_argument("--sasl-password-file", metavar="FILE",
                    help="file holding sasl.password (else $DSW_SASL_PASSWORD); there is no password flag")
+    p.add_argument("--sasl-password", dest="dsw_sasl_password", action=_NoSecretFlag, help=argparse.SUPPRESS)
+    p.add_argument("--ssl-key-password", dest="dsw_ssl_key_password", action=_NoSecretFlag, help=argparse.SUPPRESS)
     g.add_argument("--sasl-oauth-token-file", metavar="FILE",
                    help="OAUTHBEARER: file holding the token, re-read at every authentication")
     g.add_argument("--sasl-oauth-token-command", metavar="CMD",

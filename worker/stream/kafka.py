@@ -17,7 +17,11 @@ class _ExplainedStart:
     dsw_principal: str | None = None  # named by delivery.py when an ACL denies a write
 
     async def start(self) -> None:
-        await start_explained(super().start, self.dsw_security, self.dsw_bootstrap)
+        try:
+            await start_explained(super().start, self.dsw_security, self.dsw_bootstrap)
+        except BaseException:
+            await self.stop()  # a failed start leaves connections and tasks open otherwise
+            raise
 
 
 class WorkerConsumer(_ExplainedStart, AIOKafkaConsumer):

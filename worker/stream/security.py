@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import shlex
 import ssl
 import subprocess
@@ -283,9 +284,8 @@ def diagnose(sec: KafkaSecurity, bootstrap: str, errors: list[str]) -> tuple[str
                 "check sasl_username and the password (sasl_password_file or $DSW_SASL_PASSWORD), "
                 "and that the mechanism matches how the user was created (SCRAM-SHA-256 vs -512)"
                 if sec.mechanism != "OAUTHBEARER" else "check the token the provider yields")
-    if "sasl_ssl" not in low and ("connection closed" in low or "connection reset" in low
-                                  or "unexpected eof" in low or "eof occurred" in low
-                                  or "broken pipe" in low or "connection lost" in low):
+    if re.search(r"connection (at \S+ )?closed|connection reset|unexpected eof|eof occurred|broken pipe"
+                 r"|connection lost", low):
         if sec.protocol == "PLAINTEXT":
             return ("the broker closed the connection: the listener needs TLS and/or SASL",
                     "set security_protocol (SASL_SSL, SSL or SASL_PLAINTEXT) and its credentials as the "
@@ -293,6 +293,9 @@ def diagnose(sec: KafkaSecurity, bootstrap: str, errors: list[str]) -> tuple[str
         if sec.protocol == "SSL":
             return ("the broker closed the connection after TLS: the listener probably needs SASL",
                     "use security_protocol=SASL_SSL with sasl_mechanism and credentials")
+        if sec.protocol == "SASL_PLAINTEXT":
+            return ("the broker closed the connection: the listener probably needs TLS",
+                    "use security_protocol=SASL_SSL (with ssl_ca_file if its CA is private)")
         return (f"the broker closed the connection during {sec.protocol} {mech}",
                 "check security_protocol and sasl_mechanism against the listener's")
     return None
