@@ -30,6 +30,10 @@ class HeaderError(ValueError):
     """The header is missing, truncated or inconsistent; the message says where."""
 
 
+class _Truncated(HeaderError):
+    """The bytes ran out before the header did."""
+
+
 class Header(NamedTuple):
     format: str
     width: int
@@ -48,7 +52,7 @@ def _u16be(b, o):
 
 def _need(data, end: int, what: str) -> None:
     if len(data) < end:
-        raise HeaderError(f"truncated: {what} needs {end} bytes, the file has {len(data)}")
+        raise _Truncated(f"truncated: {what} needs {end} bytes, the file has {len(data)}")
 
 
 def _dims(fmt: str, w: int, h: int, channels=None, frames=None) -> Header:
@@ -62,35 +66,59 @@ def _dims(fmt: str, w: int, h: int, channels=None, frames=None) -> Header:
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
+_MARK = struct.Struct(">BBH")
+
+
 def _jpeg(b) -> Header:
     n = len(b)
     i = 2
     while True:
-        if i >= n:
-            raise HeaderError("JPEG is truncated: it ends before a frame header (SOFn)")
-        if b[i] != 0xFF:
-            raise HeaderError(f"JPEG: expected a marker at byte {i}, found {b[i]:#04x}")
-        while i < n and b[i] == 0xFF:  # a marker may be preceded by 0xFF fill bytes
-            i += 1
-        if i >= n:
-            raise HeaderError("JPEG is truncated: it ends before a frame header (SOFn)")
-        m = b[i]
-        i += 1
-        if m == 0xD8 or 0xD0 <= m <= 0xD7 or m == 0x01:  # SOI, RSTn, TEM: no length
+        if i + 4 <= n:  # the common case: FF, marker, 2-byte length
+            ff, m, seg = _MARK.unpack_from(b, i)
+            if ff == 0xFF and m != 0xFF and 0xC0 <= m <= 0xFE and m not in _NOLEN:
+                i += 2
+            else:
+                m, seg, i = _jpeg_slow(b, i)
+        else:
+            m, seg, i = _jpeg_slow(b, i)
+        if m is None:  # a marker without a length (RSTn, TEM, SOI)
             continue
-        if m == 0xD9 or m == 0xDA:  # EOI, SOS before any SOF
-            raise HeaderError("JPEG has no frame header (SOFn) before its scan data")
-        _need(b, i + 2, "a JPEG segment length")
-        seg = _u16be(b, i)
         if seg < 2:
             raise HeaderError(f"JPEG segment {m:#04x} at byte {i} has length {seg}")
         if m in _SOF:
             _need(b, i + 8, "the JPEG frame header")
-            h, w, nc = _u16be(b, i + 3), _u16be(b, i + 5), b[i + 7]
+            h, w, nc = struct.unpack_from(">HHB", b, i + 3)
             if h == 0:  # the height may come in a DNL marker after the first scan
                 raise HeaderError("JPEG frame header declares height 0 (DNL): size unknown before decoding")
             return _dims("JPEG", w, h, nc, 1)
+        if m == 0xDA:  # SOS before any SOF
+            raise HeaderError("JPEG has no frame header (SOFn) before its scan data")
         i += seg
+
+
+_NOLEN = frozenset([0xD8, 0xD9, 0x01, *range(0xD0, 0xD8)])
+
+
+def _jpeg_slow(b, i: int):
+    """The marker at ``i`` the long way (fill bytes, markers without a length, truncation):
+    (marker or None, segment length, index of the length field)."""
+    n = len(b)
+    if i >= n:
+        raise _Truncated("JPEG is truncated: it ends before a frame header (SOFn)")
+    if b[i] != 0xFF:
+        raise HeaderError(f"JPEG: expected a marker at byte {i}, found {b[i]:#04x}")
+    while i < n and b[i] == 0xFF:  # a marker may be preceded by 0xFF fill bytes
+        i += 1
+    if i >= n:
+        raise _Truncated("JPEG is truncated: it ends before a frame header (SOFn)")
+    m = b[i]
+    i += 1
+    if m == 0xD9:
+        raise HeaderError("JPEG has no frame header (SOFn) before its end (EOI)")
+    if m in _NOLEN:
+        return None, 0, i
+    _need(b, i + 2, "a JPEG segment length")
+    return m, _u16be(b, i), i
 
 
 # ---- PNG --------------------------------------------------------------------------------------
@@ -273,18 +301,21 @@ _PARSERS = {"JPEG": _jpeg, "PNG": _png, "GIF": _gif, "BMP": _bmp, "TIFF": _tiff,
 
 def read_header(data, fmt: str | None = None) -> Header:
     """The dimensions ``data`` (bytes, memoryview or 1-D uint8 array) declares. ``fmt`` is its
-    format as :func:`worker.pipeline.media.image_format` names it (found here if not given)."""
-    if not isinstance(data, (bytes, bytearray)):
-        data = memoryview(data).cast("B") if not isinstance(data, memoryview) else data.cast("B")
+    format as :func:`worker.pipeline.media.image_format` names it (found here if not given).
+    Reads through a memoryview: nothing is copied but the few bytes compared."""
     if fmt is None:
         from worker.pipeline.media import image_format
         fmt = image_format(data)
     parser = _PARSERS.get(fmt)  # type: ignore[arg-type]
     if parser is None:
         raise HeaderError(f"not an image format whose header the worker reads ({fmt})")
+    if not isinstance(data, bytes):
+        data = data if isinstance(data, memoryview) else memoryview(data)
+        if data.format != "B" or data.ndim != 1:
+            data = data.cast("B")
     try:
         return parser(data)
-    except HeaderError:
-        raise
-    except (struct.error, IndexError, ValueError) as exc:
+    except HeaderError as exc:
+        raise HeaderError(str(exc)) from None  # one exception type for callers, not _Truncated
+    except (struct.error, IndexError, ValueError, TypeError) as exc:
         raise HeaderError(f"{fmt} header is truncated or malformed ({exc})") from None

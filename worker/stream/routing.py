@@ -105,10 +105,10 @@ class Router:
                                "the route's output", id=msg_id, pipeline=pipeline)
 
     @staticmethod
-    def _check_size(data, input_name: str, route: Route, msg_id: str, pipeline: str) -> None:
+    def _check_size(data, fmt: str, input_name: str, route: Route, msg_id: str, pipeline: str) -> None:
         """The decoded-size cap: the header's dimensions, read before DALI decodes anything."""
         try:
-            h = read_header(data)
+            h = read_header(data, fmt)
         except HeaderError as exc:
             raise MessageError(
                 "unreadable_header",
@@ -121,7 +121,7 @@ class Router:
                 f"message {clip(msg_id)}: input {input_name!r} of pipeline {pipeline!r} is a {h.format} "
                 f"of {h.width}x{h.height} = {h.pixels / 1e6:.1f} MP, over the route's max_pixels "
                 f"({route.max_pixels / 1e6:g} MP); it was not decoded. Send a smaller image, or raise "
-                "the route's max_pixels (decoding costs about 3-4 bytes of memory per pixel)",
+                "the route's max_pixels (decoding takes about 6 bytes of memory per pixel)",
                 id=msg_id, pipeline=pipeline)
 
     def admit(self, record, epoch: int) -> Pending:
@@ -153,13 +153,14 @@ class Router:
         served = lane.pipeline
         inputs = check_inputs(msg, served.input_specs, pipeline=name)
         for input_name in served.image_inputs:
-            if image_format(inputs[input_name]) is None:
+            fmt = image_format(inputs[input_name])
+            if fmt is None:
                 raise MessageError(
                     "decode_error",
                     f"message {clip(msg.id)}: input {input_name!r} of pipeline {name!r} is not an image "
                     f"file (first bytes {describe_head(inputs[input_name])}); send JPEG, PNG, TIFF, "
                     "BMP, GIF, WebP, JPEG 2000 or PNM bytes", id=msg.id, pipeline=name)
-            self._check_size(inputs[input_name], input_name, route, msg.id, name)
+            self._check_size(inputs[input_name], fmt, input_name, route, msg.id, name)
         reply_to = msg.reply_to
         if reply_to is not None:
             self._check_reply_to(reply_to, msg.id, name, rp)
