@@ -280,7 +280,8 @@ class KafkaBroker:
             "ssl.keystore.location": str(tls / "broker.pem"),
             "ssl.truststore.type": "PEM",
             "ssl.truststore.location": str(tls / "ca.pem"),
-            "ssl.client.auth": "requested",  # a client certificate is checked when one is given
+            # a client certificate is checked when one is given (mTLS tests), not required
+            "listener.name.sasl_ssl.ssl.client.auth": "requested",
             "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "super.users": "User:admin",
             "allow.everyone.if.no.acl.found": "false",

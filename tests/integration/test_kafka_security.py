@@ -165,6 +165,26 @@ def test_produce_and_tail_explain_refused_credentials(secure_kafka, tmp_path):
         _no_secrets(sk, proc.stdout, proc.stderr)
 
 
+def test_tail_with_a_client_certificate(secure_kafka, tmp_path):
+    """mTLS: a client certificate from the broker's CA is accepted; one from another CA makes the
+    broker refuse the handshake, and the error says what to give."""
+    from worker.devkafka import make_certificates
+
+    sk = secure_kafka
+    tls = Path(sk.ca_file).parent
+    ok = _cli("tail", "--topic", "ok.mtls", "--bootstrap-servers", sk.bootstrap, "--timeout", "1",
+              "--ssl-cert-file", str(tls / "client.crt"), "--ssl-key-file", str(tls / "client.key"),
+              *sk.flags("alice"))
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    other = make_certificates(tmp_path / "other")
+    bad = _cli("tail", "--topic", "ok.mtls", "--bootstrap-servers", sk.bootstrap, "--timeout", "1",
+               "--ssl-cert-file", str(other["client_cert"]), "--ssl-key-file", str(other["client_key"]),
+               *sk.flags("alice"))
+    assert bad.returncode == 2, bad.stderr[-2000:]
+    assert f"cannot connect to Kafka at {sk.bootstrap} with SASL_SSL SCRAM-SHA-512 as alice with a client " \
+           "certificate" in bad.stderr and "ssl_cert_file" in bad.stderr, bad.stderr[-2000:]
+
+
 # ---- ACLs: a denied write stops the worker, commits nothing, loses nothing --------------------
 
 @pytest.mark.parametrize("denied", ["output", "dead_letter"])
@@ -190,6 +210,14 @@ def test_acl_denied_write_stops_without_commit(secure_kafka, tmp_path, denied):
     assert "--operation Write" in log
     assert asyncio.run(_committed(sk, group, tin)) == {0: None}, "committed past an unwritten outcome"
     _no_secrets(sk, log)
+    if denied == "output":
+        # loses nothing: once the ACL allows the write, a restarted worker delivers every input
+        sk.broker.add_acls([("TOPIC", "LITERAL", tout, "User:alice", "WRITE", "ALLOW")])
+        with WorkerProcess(sk.bootstrap, _worker_args(sk, tin, tout, tdlq, group, *sk.flags("alice")),
+                           tmp_path / "w2.log") as w2:
+            got = _tail_ids(sk, tout, len(items), timeout=90)
+            assert w2.terminate() == 0, w2.log()[-3000:]
+        assert {d["id"] for d in got} == {k for k, _ in items}
 
 
 async def _produce_admin(sk, topic: str, items: list[tuple[str, bytes]]) -> None:

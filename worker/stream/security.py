@@ -286,6 +286,11 @@ def diagnose(sec: KafkaSecurity, bootstrap: str, errors: list[str]) -> tuple[str
                 if sec.mechanism != "OAUTHBEARER" else "check the token the provider yields")
     if re.search(r"connection (at \S+ )?closed|connection reset|unexpected eof|eof occurred|broken pipe"
                  r"|connection lost", low):
+        if sec.uses_tls and sec.ssl_cert_file:
+            # TLS 1.3: the server checks a client certificate after the handshake and just closes
+            return ("the broker closed the connection after TLS: it may not trust the client certificate",
+                    "give ssl_cert_file and ssl_key_file signed by a CA the broker trusts (its "
+                    "ssl.truststore), or leave them out if the listener does not use mTLS")
         if sec.protocol == "PLAINTEXT":
             return ("the broker closed the connection: the listener needs TLS and/or SASL",
                     "set security_protocol (SASL_SSL, SSL or SASL_PLAINTEXT) and its credentials as the "
