@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -99,6 +100,28 @@ def test_worker_produce_tail_deliver_every_id_over_sasl_ssl(secure_kafka, tmp_pa
     assert {d["id"] for d in got} == ids and all(d["kind"] == "result" for d in got)
     assert asyncio.run(_committed(sk, group, tin, 2)) != {0: None, 1: None}
     _no_secrets(sk, log, p.stdout, p.stderr)
+
+
+def test_no_secret_in_aiokafka_debug_logs(secure_kafka, caplog):
+    """Even with aiokafka at DEBUG (it logs every request, SASL PLAIN's password among them)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    sk = secure_kafka
+
+    async def connect(mechanism):
+        admin = AIOKafkaAdminClient(bootstrap_servers=sk.bootstrap, **sk.kwargs("alice", mechanism=mechanism))
+        await admin.start()
+        try:
+            await admin.list_topics()
+        finally:
+            await admin.close()
+
+    with caplog.at_level(logging.DEBUG, logger="aiokafka"):
+        for mechanism in ("PLAIN", "SCRAM-SHA-256"):
+            asyncio.run(connect(mechanism))
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "SaslAuthenticateRequest(<redacted>)" in text
+    _no_secrets(sk, text)
 
 
 # ---- start-up failures: one line, exit non-zero, no retry loop ---------------------------------
@@ -253,6 +276,18 @@ def test_configuration_errors_name_the_option(tmp_path, monkeypatch):
 
     with pytest.raises(ConfigError, match="security_protocol='TLS'"):
         load_config(env={"DSW_SECURITY_PROTOCOL": "TLS", "DSW_ROUTE_INPUT": "a", "DSW_ROUTE_PIPELINE": "p"})
+    # the supervisor hands the flags to its children, a negative boolean as --no-...
+    import argparse
+
+    from worker.commands import run as run_cmd
+
+    parser = argparse.ArgumentParser()
+    run_cmd.add_arguments(parser)
+    args = parser.parse_args(["--input", "a", "--security-protocol", "sasl_ssl", "--no-ssl-check-hostname",
+                              "--sasl-username", "u", "--sasl-password-file", "/run/secrets/pw"])
+    argv = run_cmd._child_argv(args)
+    assert "--no-ssl-check-hostname" in argv and argv[argv.index("--security-protocol") + 1] == "SASL_SSL"
+    assert parser.parse_args(argv).ssl_check_hostname is False
     p = _cli("run", "--input", "a", "--pipeline", "p", "--sasl-password", "x")
     assert p.returncode == 2 and "--sasl-password is not an option" in p.stderr and "$DSW_SASL_PASSWORD" in p.stderr
 

@@ -195,6 +195,7 @@ class KafkaSecurity:
         if self.uses_tls:
             kw["ssl_context"] = self.ssl_context(env)
         if self.uses_sasl:
+            redact_sasl_in_logs()
             kw["sasl_mechanism"] = self.mechanism
             if self.mechanism == "OAUTHBEARER":
                 kw["sasl_oauth_token_provider"] = TokenProvider(self.sasl_oauth_token_file,
@@ -204,6 +205,24 @@ class KafkaSecurity:
                 kw["sasl_plain_password"] = (_read_secret(self.sasl_password_file, "sasl_password_file")
                                              if self.sasl_password_file else env[PASSWORD_ENV])
         return kw
+
+
+class _RedactSasl(logging.Filter):
+    """aiokafka.conn logs every request at DEBUG, a SaslAuthenticate request with its bytes (for
+    PLAIN: the password itself): keep the line, drop the bytes, whoever turned DEBUG on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(type(a).__name__.startswith("SaslAuthenticate")
+                                                  for a in record.args):
+            record.args = tuple("SaslAuthenticateRequest(<redacted>)"
+                                if type(a).__name__.startswith("SaslAuthenticate") else a for a in record.args)
+        return True
+
+
+def redact_sasl_in_logs() -> None:
+    log = logging.getLogger("aiokafka.conn")
+    if not any(isinstance(f, _RedactSasl) for f in log.filters):
+        log.addFilter(_RedactSasl())
 
 
 def _token_provider_base():
