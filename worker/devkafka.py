@@ -210,6 +210,18 @@ def make_certificates(folder: Path, hosts: tuple[str, ...] = ("127.0.0.1", "loca
             "client_cert": folder / "client.crt", "client_key": folder / "client.key"}
 
 
+def unsecured_jwt(sub: str, lifetime_s: int = 3600) -> str:
+    """A token the secured dev broker's OAUTHBEARER accepts (Kafka's unsecured validator: no
+    signature), for principal ``User:<sub>``."""
+    import base64
+
+    def b64(d: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")
+
+    now = int(time.time())
+    return f"{b64({'alg': 'none'})}.{b64({'sub': sub, 'iat': now, 'exp': now + lifetime_s})}."
+
+
 def _jaas(module: str, **opts: str) -> str:
     inner = " ".join(f'{k}="{v}"' for k, v in opts.items())
     return f"{module} required {inner};".replace("  ", " ")
@@ -224,7 +236,7 @@ class KafkaBroker:
     """A KRaft broker+controller on loopback; use as a context manager or start()/stop().
 
     ``secure=True``: one SASL_SSL listener (a generated CA and broker certificate; SCRAM-SHA-256,
-    SCRAM-SHA-512 and PLAIN; the users of ``users`` plus ``admin``, created at format time), ACLs
+    SCRAM-SHA-512, PLAIN, and OAUTHBEARER with unsigned tokens (``unsecured_jwt``); the users of ``users`` plus ``admin``, created at format time), ACLs
     enforced by StandardAuthorizer with ``User:admin`` the only super user and nothing allowed
     without an ACL (``add_acls``). The controller listener is SASL_PLAINTEXT (PLAIN, admin only)
     on loopback. Slower to start than the plaintext default (certificates, SCRAM)."""
@@ -267,7 +279,12 @@ class KafkaBroker:
             "advertised.listeners": f"SASL_SSL://127.0.0.1:{self.port}",
             "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:SASL_PLAINTEXT",
             "inter.broker.listener.name": "SASL_SSL",
-            "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN,OAUTHBEARER",
+            # OAUTHBEARER with Kafka's *unsecured* validator: an unsigned JWT whose "sub" is the
+            # user (tests of the token provider; a real cluster validates signed tokens)
+            "listener.name.sasl_ssl.oauthbearer.sasl.jaas.config": _jaas(
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule",
+                unsecuredLoginStringClaim_sub="admin"),
             "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
             "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": _jaas(SCRAM, username="admin", password=pw),
             "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": _jaas(SCRAM),

@@ -188,6 +188,27 @@ def test_produce_and_tail_explain_refused_credentials(secure_kafka, tmp_path):
         _no_secrets(sk, proc.stdout, proc.stderr)
 
 
+def test_oauthbearer_token_from_a_command_and_a_file(secure_kafka, tmp_path):
+    """OAUTHBEARER end to end: the broker's unsecured validator takes an unsigned JWT for
+    User:alice, from a command and from a file; a command that fails stops the start in one line."""
+    from worker.devkafka import unsecured_jwt
+
+    sk = secure_kafka
+    base = ["tail", "--topic", "ok.oauth", "--bootstrap-servers", sk.bootstrap, "--timeout", "1",
+            "--security-protocol", "SASL_SSL", "--ssl-ca-file", str(sk.ca_file), "--sasl-mechanism", "OAUTHBEARER"]
+    token = tmp_path / "token"
+    token.write_text(unsecured_jwt("alice") + "\n")
+    by_file = _cli(*base, "--sasl-oauth-token-file", str(token))
+    assert by_file.returncode == 0, by_file.stderr[-2000:]
+    by_command = _cli(*base, "--sasl-oauth-token-command", f"cat {token}")
+    assert by_command.returncode == 0, by_command.stderr[-2000:]
+    failing = _cli(*base, "--sasl-oauth-token-command", f"{sys.executable} -c \"import sys; sys.exit('no login')\"")
+    assert failing.returncode == 2, failing.stderr[-2000:]
+    assert f"cannot connect to Kafka at {sk.bootstrap} with SASL_SSL OAUTHBEARER: sasl_oauth_token_command " \
+           "exited with 1 and no token: no login" in failing.stderr, failing.stderr[-2000:]
+    assert unsecured_jwt("alice").split(".")[1] not in by_file.stderr + by_command.stderr
+
+
 def test_tail_with_a_client_certificate(secure_kafka, tmp_path):
     """mTLS: a client certificate from the broker's CA is accepted; one from another CA makes the
     broker refuse the handshake, and the error says what to give."""

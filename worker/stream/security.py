@@ -335,6 +335,8 @@ async def start_explained(start, sec: KafkaSecurity, bootstrap: str) -> None:
     log.addHandler(rec)
     try:
         await start()
+    except KafkaSecurityError as exc:  # e.g. the token provider failed while connecting
+        raise KafkaStartError(f"cannot connect to Kafka at {bootstrap} with {sec.describe()}: {exc}") from None
     except (KafkaConnectionError, KafkaError, OSError, asyncio.TimeoutError) as exc:
         found = diagnose(sec, bootstrap, rec.messages + [f"{type(exc).__name__}: {exc}"])
         if found is None:
