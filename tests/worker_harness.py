@@ -40,8 +40,15 @@ def small_jpegs(n_distinct: int = 16, seed: int = 0) -> list[bytes]:
 
 
 def corrupt_jpeg(i: int) -> bytes:
-    """A JPEG's start followed by garbage: auto-detected as raw media, then fails to decode."""
-    return b"\xff\xd8\xff\xe0" + bytes((i * 37 + k) % 251 for k in range(600))
+    """A JPEG whose headers read well (so the header check lets it through, and it is
+    auto-detected as raw media) but that DALI cannot decode: its frame header points the first
+    component at quantization table 3, which the file never defines (libjpeg: "Quantization
+    table 0x03 was not defined"). A comment segment holding ``i`` makes each one distinct."""
+    data = bytearray(small_jpegs(1)[0])
+    sof = next(j for j in range(2, len(data) - 1) if data[j] == 0xFF and data[j + 1] in (0xC0, 0xC1, 0xC2))
+    data[sof + 12] = 3  # marker 2, length 2, precision 1, height 2, width 2, count 1, id 1, sampling 1
+    comment = b"\xff\xfe" + (2 + 8).to_bytes(2, "big") + b"%08d" % i
+    return bytes(data[:2]) + comment + bytes(data[2:])
 
 
 @dataclass
