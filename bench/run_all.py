@@ -4,8 +4,8 @@
 
 (a) DALI alone from memory (``bench.dali_alone``), (b) the worker end to end through the real
 broker (``bench.e2e``), (c) the Pillow consumer through the broker and Pillow alone
-(``bench.pil_consumer``), (d) the worker with a model forwarded (MLServer with the test mean
-classifier, when its cached venv exists; skipped otherwise). Ratios: (b)/(a) is the share of
+(``bench.pil_consumer``), (d) the worker with a model forwarded (a real Triton with the test mean
+classifier; ``bench.triton_forward`` compares the wire and shared memory). Ratios: (b)/(a) is the share of
 the pipeline's own speed the worker delivers through Kafka; (b)/(c) is the speed-up over what a
 user would write. Also: throughput by batch size and with 1 vs 2 worker processes.
 
@@ -23,6 +23,7 @@ import traceback
 from bench import common, corpus, dali_alone, e2e, pil_consumer
 
 PIPELINE = "classify_reduce"  # tiny outputs: the figures measure preprocessing, not tensor copies
+CLASSIFIER_NAME = "mean-classifier"  # tests/servers/triton/mean-classifier
 
 
 def _ips(res: dict | None) -> float | None:
@@ -36,17 +37,13 @@ def _ratio(a, b):
 
 
 def _model_server():
-    """A running MLServer with the mean classifier, or (None, why)."""
+    """A Triton with the mean classifier (tests/triton_server.py: the pytriton wheel's server,
+    fetched into ~/.cache on first use), or (None, why)."""
     try:
-        from tests.inference_server import CLASSIFIER, CACHE_ROOT, MLSERVER_VERSION, running_server
+        from tests.triton_server import CLASSIFIER, running_triton
     except Exception as exc:  # the tests package is not there (an installed wheel)
-        return None, f"tests.inference_server not importable: {exc}"
-    py = f"py{sys.version_info.major}{sys.version_info.minor}"
-    venv = CACHE_ROOT / f"mlserver-{MLSERVER_VERSION}-{py}-venv"
-    if not (venv / ".complete").exists():
-        return None, (f"no MLServer venv at {venv}: run the inference tests once "
-                      "(tests/integration, they install it), then rerun")
-    return running_server(venv, [CLASSIFIER]), None
+        return None, f"tests.triton_server not importable: {exc}"
+    return running_triton([CLASSIFIER]), None
 
 
 async def _cases(bootstrap, data, cases, bulk, paced, log) -> list[dict]:
@@ -125,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
                 doc["d_worker_model"] = {"skipped": why}
                 log(f"(d) skipped: {why}")
             else:
-                log("(d) worker + model (MLServer mean classifier, gRPC)")
+                log("(d) worker + model (Triton mean classifier, gRPC)")
                 server = ctx.__enter__()
-                model = {"url": server.grpc_url, "name": "mean-classifier",
+                model = {"url": server.grpc_url, "name": CLASSIFIER_NAME,
                          "inputs": {"DALI_OUTPUT_0": "image"}, "outputs": ["logits"]}
                 case = e2e.Case("worker", 1, main_batch, "classify", args.device, P, model=model)
                 doc["d_worker_model"] = asyncio.run(_cases(bootstrap, data, [case], args.bulk, args.paced, log))[0]

@@ -2,7 +2,7 @@
 
 ``logits = W @ per_channel_means(image)`` for a CHW float image. W is fixed (no randomness, no
 files), so the server's answer and the local answer must agree to float32 rounding. numpy only:
-this module is imported both by the MLServer runtime (its own venv) and by the tests.
+this module is imported both by the Triton Python-backend model (copied beside its model.py) and by the tests.
 """
 from __future__ import annotations
 
