@@ -48,7 +48,7 @@ def test_route_defaults_and_scheme():
 @pytest.mark.parametrize("table, words", [
     ({"url": "h:1", "name": "m", "colour": 1}, ["unknown key", "colour"]),
     ({"url": "h", "name": "m"}, ["r.url", "host:port"]),
-    ({"url": "https://h:1", "name": "m"}, ["scheme", "https"]),
+    ({"url": "ftp://h:1", "name": "m"}, ["scheme", "ftp"]),
     ({"url": "h:1"}, ["r.name", "required"]),
     ({"url": "h:1", "name": "m", "ragged": "crop"}, ["r.ragged", "crop"]),
     ({"url": "h:1", "name": "m", "max_retry_s": -1}, ["r.max_retry_s"]),

@@ -67,3 +67,18 @@ def test_pool_writes_inputs_back_to_back_and_reuses_regions():
     assert reused and reused_after_stale
     kinds = [c[0] for c in calls]
     assert kinds == ["register", "unregister", "register", "unregister"], calls
+
+
+def test_tls_options(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    base = {"name": "m"}
+    assert ModelRoute.from_dict({**base, "url": "grpcs://h:8001"}).tls
+    r = ModelRoute.from_dict({**base, "url": "https://h:8000"})
+    assert r.tls and r.protocol == "http" and r.model_ref == "model 'm' at https://h:8000"
+    assert ModelRoute.from_dict({**base, "url": "h:8001", "tls_ca_file": str(ca)}).tls
+    assert not ModelRoute.from_dict({**base, "url": "h:8001"}).tls
+    with pytest.raises(InferenceConfigError, match="go together"):
+        ModelRoute.from_dict({**base, "url": "grpcs://h:1", "tls_cert_file": str(ca)})
+    with pytest.raises(InferenceConfigError, match="not a file"):
+        ModelRoute.from_dict({**base, "url": "grpcs://h:1", "tls_ca_file": str(tmp_path / "nope")})

@@ -32,6 +32,7 @@ import numpy as np
 from worker.inference import fit, labels as labels_mod
 from worker.inference.config import ModelRoute
 from worker.inference.errors import (
+    InferenceConfigError,
     ModelFitError,
     ModelUnavailableError,
     RequestRejected,
@@ -58,6 +59,35 @@ class InferOutcome:
     error: str | None = None  # for the dead letter: what the server or the check said
 
 
+# what gRPC and OpenSSL say when the two ends disagree about TLS
+_TLS_WORDS = ("handshake failed", "certificate_verify_failed", "certificate verify failed",
+              "wrong_version_number", "wrong version number", "peer did not return a certificate",
+              "certificate required", "unknown ca", "tlsv1 alert", "sslv3 alert", "ssl_error")
+
+
+TLS_CLOSES_TO_FAIL = 4
+
+
+def tls_problem(exc: BaseException) -> str | None:
+    """The fix for a failed TLS start, or None when ``exc`` is not about TLS."""
+    text = exc.message() if callable(getattr(exc, "message", None)) else str(exc)
+    low = text.lower()
+    if not any(w in low for w in _TLS_WORDS):
+        return None
+    short = text.strip().splitlines()[-1][-300:]
+    if "verify" in low or "unknown ca" in low:
+        fix = ("the server's certificate is not signed by a CA this worker trusts: set tls_ca_file "
+               "to the CA that signed it (and check the url's host is in the certificate)")
+    elif "wrong_version" in low or "wrong version" in low:
+        fix = "the server does not speak TLS on this port: use grpc:// / http://, or enable TLS on the server"
+    elif "certificate" in low and ("required" in low or "did not return" in low) or "alert" in low:
+        fix = "the server requires a client certificate (mutual TLS): set tls_cert_file and tls_key_file"
+    else:
+        fix = ("check tls_ca_file, tls_cert_file/tls_key_file and that the server speaks TLS on this "
+               "port (a TLS client against a plaintext port fails the handshake too)")
+    return f"TLS handshake failed ({short}); {fix}"
+
+
 class ModelClient:
     def __init__(self, route: ModelRoute,
                  on_status: Callable[[bool, str], None] | None = None):
@@ -81,11 +111,35 @@ class ModelClient:
         check the pipeline outputs ``{name: (dtype, ndim[, shape])}`` against them.
         Raises ModelUnavailableError or ModelFitError, both naming the model and URL."""
         route = self.route
-        self._transport = Transport(route.protocol, route.url, route.timeout_s)
+        self._transport = Transport(route.protocol, route.url, route.timeout_s, route)
         self._sem = asyncio.Semaphore(route.max_in_flight)
         t = self._transport
 
+        closed = [0]  # TLS: connections the server closed right after the handshake, in a row
+
         async def ready():
+            try:
+                return await probe()
+            except Exception as exc:  # noqa: BLE001 - a TLS mismatch will not heal by waiting
+                tls = tls_problem(exc)
+                if tls:
+                    raise InferenceConfigError(f"{route.model_ref}: {tls}") from None
+                # TLS 1.3: a server that refuses our client certificate (or wants one) closes
+                # the connection after the handshake without an alert; a server that is down
+                # refuses the connection instead
+                if route.tls and "socket closed" in str(exc).lower():
+                    closed[0] += 1
+                    if closed[0] >= TLS_CLOSES_TO_FAIL:
+                        raise InferenceConfigError(
+                            f"{route.model_ref}: the server closed the TLS connection right after "
+                            f"the handshake, {closed[0]} times in a row: it requires a client "
+                            "certificate (set tls_cert_file and tls_key_file) or does not trust the "
+                            "one given") from None
+                else:
+                    closed[0] = 0
+                raise
+
+        async def probe():
             if not await t.server_ready():
                 raise TransientServerError("server not ready", "NOT_READY")
             if not await t.model_ready(route.name, route.version):

@@ -13,6 +13,7 @@ Example (TOML)::
     ragged = "pad"                 # ragged samples: "pad" to one shape, or "per_sample" requests
     max_retry_s = 300              # retry budget while the server is down; 0 = retry forever
     shared_memory = "auto"         # inputs through system shared memory when the server is local
+    # TLS: url = "grpcs://triton:8001"; tls_ca_file = "ca.pem"; tls_cert_file/tls_key_file (mTLS)
 
 ``mode = "dali_backend"`` sends the encoded inputs to a DALI model in Triton instead (hosts
 without a local GPU); ``inputs`` then maps the worker's encoded fields to that model's inputs.
@@ -63,6 +64,13 @@ class ModelRoute:
     # Request inputs through system shared memory (worker/inference/shm.py): "auto" when the
     # server is on this host and offers it, "system" whenever it offers it, "off" never.
     shared_memory: str = "auto"
+    # TLS to the server: on with a grpcs:// or https:// url, or any tls_* file. The CA that
+    # signed the server's certificate (default: the system's), and a client certificate and key
+    # for servers that require one (mutual TLS). Hostname checks stay on.
+    tls: bool = False
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
     where: str = "model"
 
     @classmethod
@@ -77,7 +85,7 @@ class ModelRoute:
         for key in ("url", "name"):
             if not isinstance(d.get(key), str) or not d[key].strip():
                 raise InferenceConfigError(f"{where}.{key}: required, a non-empty string")
-        url, protocol = _split_url(d["url"], d.get("protocol"), where)
+        url, protocol, secure = _split_url(d["url"], d.get("protocol"), where)
         values: dict[str, Any] = {"url": url, "protocol": protocol, "where": where,
                                   "name": d["name"].strip()}
         values["version"] = _str(d, "version", "", where)
@@ -126,24 +134,44 @@ class ModelRoute:
         values["startup_timeout_s"] = _float(d, "startup_timeout_s", 60.0, where, positive=True)
         values["max_in_flight"] = _int(d, "max_in_flight", 4, where, minimum=1)
         values["shared_memory"] = _choice(d, "shared_memory", "auto", SHARED_MEMORY, where)
+        for key in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
+            values[key] = _opt_str(d, key, where)
+            if values[key] and not Path(values[key]).is_file():
+                raise InferenceConfigError(f"{where}.{key}: {values[key]} is not a file (PEM)")
+        if bool(values["tls_cert_file"]) != bool(values["tls_key_file"]):
+            raise InferenceConfigError(f"{where}: tls_cert_file and tls_key_file go together "
+                                       "(the client certificate and its private key, PEM)")
+        tls = d.get("tls", None)
+        if tls is not None and not isinstance(tls, bool):
+            raise InferenceConfigError(f"{where}.tls: expected true or false, got {tls!r}")
+        values["tls"] = bool(tls or secure or values["tls_ca_file"] or values["tls_cert_file"])
+        if tls is False and values["tls"]:
+            raise InferenceConfigError(f"{where}: tls = false contradicts a {'grpcs/https url' if secure else 'tls_* file'}")
         return cls(**values)
 
     @property
     def model_ref(self) -> str:
         """'name' or 'name:version' at 'protocol://url', for messages."""
         v = f":{self.version}" if self.version else ""
-        return f"model '{self.name}{v}' at {self.protocol}://{self.url}"
+        scheme = {"grpc": "grpcs", "http": "https"}[self.protocol] if self.tls else self.protocol
+        return f"model '{self.name}{v}' at {scheme}://{self.url}"
 
 
-def _split_url(url: str, protocol: Any, where: str) -> tuple[str, str]:
+_SCHEMES = {"grpc": ("grpc", False), "grpcs": ("grpc", True), "http": ("http", False),
+            "https": ("http", True)}
+
+
+def _split_url(url: str, protocol: Any, where: str) -> tuple[str, str, bool]:
+    """(host:port, protocol, TLS asked by the scheme)."""
     url = url.strip()
-    scheme = None
+    scheme, secure = None, False
     if "://" in url:
-        scheme, url = url.split("://", 1)
-        if scheme not in PROTOCOLS:
+        given, url = url.split("://", 1)
+        if given not in _SCHEMES:
             raise InferenceConfigError(
-                f"{where}.url: scheme {scheme!r} not supported; use grpc://host:port or "
-                "http://host:port (TLS is not supported yet)")
+                f"{where}.url: scheme {given!r} not supported; use grpc://, grpcs:// (TLS), "
+                "http:// or https:// (TLS) followed by host:port")
+        scheme, secure = _SCHEMES[given]
     url = url.rstrip("/")
     host, _, port = url.rpartition(":")
     if not host or not port.isdigit() or "/" in url:
@@ -155,7 +183,7 @@ def _split_url(url: str, protocol: Any, where: str) -> tuple[str, str]:
     if protocol and scheme and protocol != scheme:
         raise InferenceConfigError(
             f"{where}: url scheme {scheme!r} contradicts protocol {protocol!r}")
-    return url, protocol or scheme or "grpc"
+    return url, protocol or scheme or "grpc", secure
 
 
 def _str(d, key, default, where) -> str:

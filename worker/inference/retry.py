@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from worker.inference.errors import (
+    InferenceConfigError,
     ModelUnavailableError,
     RequestRejected,
     RequestTooLarge,
@@ -121,8 +122,8 @@ async def call_with_retry(
     while True:
         try:
             return await asyncio.wait_for(call(), timeout_s)
-        except (asyncio.CancelledError, ModelUnavailableError):
-            raise  # cancelled, or the caller said there is nothing left to retry (client closed)
+        except (asyncio.CancelledError, ModelUnavailableError, InferenceConfigError):
+            raise  # cancelled, or nothing to retry: the client is closed, or TLS is misconfigured
         except Exception as exc:  # noqa: BLE001 - classified below, nothing swallowed
             err = classify(exc)
             if isinstance(err, RequestRejected):

@@ -30,19 +30,33 @@ _COPY_OFF_LOOP_BYTES = 4 << 20
 
 
 class Transport:
-    def __init__(self, protocol: str, url: str, timeout_s: float):
+    def __init__(self, protocol: str, url: str, timeout_s: float, route=None):
+        """``route`` (a ModelRoute): its TLS settings, when it has them."""
         self.protocol = protocol
         self.timeout_s = timeout_s
+        tls = route is not None and route.tls
         if protocol == "grpc":
             import tritonclient.grpc as mod
             import tritonclient.grpc.aio as aio
 
-            self._client = aio.InferenceServerClient(url, channel_args=GRPC_CHANNEL_ARGS)
+            extra = {}
+            if tls:  # file paths: tritonclient reads them
+                extra = dict(ssl=True, root_certificates=route.tls_ca_file,
+                             private_key=route.tls_key_file, certificate_chain=route.tls_cert_file)
+            self._client = aio.InferenceServerClient(url, channel_args=GRPC_CHANNEL_ARGS, **extra)
         else:
             import tritonclient.http as mod
             import tritonclient.http.aio as aio
 
-            self._client = aio.InferenceServerClient(url, conn_timeout=timeout_s)
+            extra = {}
+            if tls:
+                import ssl
+
+                context = ssl.create_default_context(cafile=route.tls_ca_file)
+                if route.tls_cert_file:
+                    context.load_cert_chain(route.tls_cert_file, route.tls_key_file)
+                extra = dict(ssl=True, ssl_context=context)
+            self._client = aio.InferenceServerClient(url, conn_timeout=timeout_s, **extra)
         self._mod = mod
         # HTTP: Triton's binary tensor extension when the server lists it, else JSON tensors
         # (MLServer 1.7 fails binary bodies with 500 "Internal Server Error").
