@@ -69,3 +69,25 @@ def test_a_reply_to_the_broker_refuses_is_a_dead_letter_not_a_stop():
 def test_results_are_counted_as_results():
     written, _, _ = _run({}, _result("out"))
     assert [(r.kind, r.topic) for r in written] == [("result", "out")]
+
+
+def test_a_reply_to_the_acl_hides_is_a_dead_letter_at_send_time():
+    """aiokafka refuses at send() (metadata) a topic the principal may not even DESCRIBE."""
+    from aiokafka.errors import TopicAuthorizationFailedError
+
+    class RefusesAtSend(FakeProducer):
+        async def send(self, topic, value, key=None, headers=None):
+            if topic == "theirs":
+                raise TopicAuthorizationFailedError()
+            return await super().send(topic, value, key, headers)
+
+    cfg = WorkerConfig(routes=[Route(["in"], pipeline="p")]).check()
+    tracker = OffsetTracker()
+    tracker.assign(("in", 0), 0)
+    epoch = tracker.begin(("in", 0), 0)
+    rec = _result("theirs", from_reply_to=True)(cfg, epoch)
+    delivery = AtLeastOnce(RefusesAtSend({}), tracker, consumer=None)
+    written = []
+    delivery.on_written = written.append
+    asyncio.run(delivery.deliver(Unit([rec])))
+    assert [(r.kind, r.reason, r.topic) for r in written] == [("dead_letter", "reply_to_refused", "dlq")]

@@ -70,6 +70,11 @@ class DeliveryError(RuntimeError):
     """An outcome could not be written: the worker must stop without committing it."""
 
 
+def _observe(fut) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
 def plan_release(buffered: list[Unit], tracker: OffsetTracker,
                  committed: dict[TopicPartition, int]) -> tuple[list[Unit], dict[TopicPartition, int]]:
     """Exactly-once: which buffered units may enter a transaction now, and the positions to commit
@@ -120,6 +125,8 @@ class Delivery:
 
     async def _produce(self, records: list[OutRecord]) -> None:
         futures = [(r, await self._send(r)) for r in records]
+        for _, fut in futures:  # when one fails and we stop, the others' errors are not news
+            fut.add_done_callback(_observe)
         for r, fut in futures:
             try:
                 await fut
@@ -179,9 +186,11 @@ class Delivery:
             self._replace(r, Reason.RESULT_TOO_LARGE, str(exc))
             return await self._send(r)
         except TopicAuthorizationFailedError as exc:  # no DESCRIBE either: refused at metadata
-            if r.from_reply_to:
-                raise
-            raise DeliveryError(self._denied(r)) from exc
+            if not r.from_reply_to or r.on_unwritable is None:
+                raise DeliveryError(self._denied(r)) from exc
+            self._replace(r, Reason.REPLY_TO_REFUSED, f"its reply_to topic {r.topic!r} is not ours to "
+                          f"describe or write (ACL): {exc!r}")
+            return await self._send(r)
         except (UnknownTopicOrPartitionError, InvalidTopicError, KafkaTimeoutError) as exc:
             if not (r.from_reply_to and r.on_unwritable is not None):
                 raise DeliveryError(self._lost(r, exc)) from exc  # our own topic: configuration
