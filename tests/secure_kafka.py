@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.stream.security import KafkaSecurity
+from worker.kafka_security import KafkaSecurity
 
 log = logging.getLogger("tests.kafka")
 

@@ -20,14 +20,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from worker.errors import EXIT_CONFIG, ConfigError  # noqa: F401 (re-exported)
+
 MiB = 1024 * 1024
-# the exit code of a worker that cannot start as configured: restarting it would fail the same
-# way, so the supervisor stops on it instead of restarting it forever
-EXIT_CONFIG = 2
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or wrong; the message names the field and the fix."""
 
 
 @dataclass
@@ -150,7 +145,7 @@ class WorkerConfig:
     liveness_timeout_s: float = 300.0
     drain_timeout_s: float = 30.0
     state_dir: str = ""  # poison-message journal (worker/stream/poison.py); default under ~/.cache
-    # Kafka security (worker/stream/security.py, docs/security.md); passwords only from files or
+    # Kafka security (worker/kafka_security.py, docs/security.md); passwords only from files or
     # $DSW_SASL_PASSWORD / $DSW_SSL_KEY_PASSWORD, never as values here
     security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
     ssl_ca_file: str = ""
@@ -188,7 +183,7 @@ class WorkerConfig:
                 f"({self.max_message_bytes}): raise it, or large messages are fetched one request at a time")
         if self.device not in ("cpu", "gpu") and not str(self.device).isdigit():
             raise ConfigError(f"device={self.device!r}; use cpu, gpu, or a GPU id such as 0")
-        from worker.stream.security import KafkaSecurity
+        from worker.kafka_security import KafkaSecurity
 
         KafkaSecurity.from_config(self).check()
         if not self.worker_id:

@@ -28,7 +28,7 @@ def startup_errors() -> tuple[type[BaseException], ...]:
     from worker.pipeline.errors import PipelineError
     from worker.repository.errors import RepositoryError
 
-    from worker.stream.security import KafkaSecurityError, KafkaStartError
+    from worker.kafka_security import KafkaSecurityError, KafkaStartError
 
     # KafkaStartError: TLS or SASL refused at connect (a restart would be refused the same way)
     return (ConfigError, RepositoryError, InferenceConfigError, ModelFitError, PipelineError,

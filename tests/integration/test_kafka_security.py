@@ -21,7 +21,7 @@ from aiokafka.structs import TopicPartition
 
 from tests.secure_kafka import secure_kafka  # noqa: F401  (the fixture)
 from tests.worker_harness import WorkerProcess, corrupt_jpeg, small_jpegs
-from worker.stream.security import KafkaSecurity, KafkaSecurityError, TokenProvider
+from worker.kafka_security import KafkaSecurity, KafkaSecurityError, TokenProvider
 
 ROOT = Path(__file__).resolve().parents[2]
 

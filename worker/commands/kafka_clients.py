@@ -47,7 +47,7 @@ def add_security_arguments(p: argparse.ArgumentParser) -> None:
 
 def security_from_args(args, command: str):
     """The KafkaSecurity of produce / tail, or None after printing a one-line error."""
-    from worker.stream.security import KafkaSecurity, KafkaSecurityError
+    from worker.kafka_security import KafkaSecurity, KafkaSecurityError
 
     try:
         sec = KafkaSecurity.from_args(args)
@@ -62,7 +62,7 @@ async def start_or_explain(client, command: str, bootstrap: str, security=None) 
     say so in one line and how to fix it."""
     from aiokafka.errors import KafkaConnectionError
 
-    from worker.stream.security import KafkaSecurity, KafkaStartError, start_explained
+    from worker.kafka_security import KafkaSecurity, KafkaStartError, start_explained
 
     try:
         await start_explained(client.start, security or KafkaSecurity(), bootstrap)

@@ -140,7 +140,7 @@ class ChildRunner(PipelineRunner):
 def serve(runner: ChildRunner, msg: dict, regions: dict) -> tuple[dict, list[ipc.Region]]:
     tops = {("p", rid): np.frombuffer(r.mm, dtype=np.uint8) for rid, r in regions.items()}
     samples = [{name: ipc.resolve(d, tops) for name, d in s.items()} for s in msg["samples"]]
-    from worker.stream.poison import fault_injection
+    from worker.pipeline.faults import fault_injection
 
     fault_injection(samples)
     out = msg.get("out")

@@ -5,7 +5,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.consumer.subscription_state import ConsumerRebalanceListener
 
 from worker.config import WorkerConfig
-from worker.stream.security import KafkaSecurity, start_explained
+from worker.kafka_security import KafkaSecurity, start_explained
 
 
 class _ExplainedStart:

@@ -104,18 +104,3 @@ class PoisonGuard:
     def settled(self, key: Key) -> None:
         """The message has its outcome: forget it."""
         self.suspects.pop(key, None)
-
-
-def fault_injection(inputs: list[dict]) -> None:
-    """Testing only: with ``DSW_FAULT_INJECT_CRASH=<text>`` set, a sample whose first input
-    contains that text kills the process the way a crashing decoder does (SIGSEGV)."""
-    marker = os.environ.get("DSW_FAULT_INJECT_CRASH")
-    if not marker:
-        return
-    needle = marker.encode()
-    for sample in inputs:
-        first = next(iter(sample.values()))
-        if needle in bytes(memoryview(first)):
-            import signal
-
-            os.kill(os.getpid(), signal.SIGSEGV)

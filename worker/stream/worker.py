@@ -28,7 +28,8 @@ from worker.stream.errors import MessageError
 from worker.stream.kafka import make_consumer, make_producer
 from worker.stream.offsets import OffsetTracker
 from worker.stream.outcomes import build_unit, dead_letter_record, from_pipeline
-from worker.stream.poison import PoisonGuard, fault_injection
+from worker.pipeline.faults import fault_injection
+from worker.stream.poison import PoisonGuard
 from worker.stream.plan import LanePlan, Plan
 from worker.stream.routing import Pending, Router, clip
 
