@@ -48,13 +48,19 @@ def labels_file(tmp_path):
     return str(path)
 
 
-async def run(r: ModelRoute, samples, spec=SPEC):
+async def run_with_model(r: ModelRoute, samples, spec=SPEC):
+    """(outcomes, request counters, the model as the client saw it at start)."""
     client = ModelClient(r)
     try:
         await client.start(spec)
-        return await client.infer(samples), client.stats
+        return await client.infer(samples), client.stats, client.model
     finally:
         await client.close()
+
+
+async def run(r: ModelRoute, samples, spec=SPEC):
+    outcomes, stats, _ = await run_with_model(r, samples, spec)
+    return outcomes, stats
 
 
 def local_top(want, k):
@@ -71,15 +77,7 @@ def test_predictions_match_local_model_and_respect_max_batch_size(
               top_k=3, classify_output="logits", labels_file=labels_file(tmp_path))
     samples = images(10)
 
-    async def go():
-        client = ModelClient(r)
-        try:
-            await client.start(SPEC)
-            return await client.infer(samples), client.stats, client.model
-        finally:
-            await client.close()
-
-    outcomes, stats, spec = asyncio.run(go())
+    outcomes, stats, spec = asyncio.run(run_with_model(r, samples))
     assert spec.batched and spec.max_batch_size == 4
     assert stats["requests"] == 3  # 4 + 4 + 2
     for s, o in zip(samples, outcomes):
@@ -121,15 +119,7 @@ def test_ensemble_predictions_match_local_preprocessing_and_model(triton_classif
     r = route(triton_classifier_server, protocol, name=ENSEMBLE.name)
     samples = images(6, seed=9, hw=(12, 10)) + images(3, seed=10, hw=(7, 9))
 
-    async def go():
-        client = ModelClient(r)
-        try:
-            await client.start(SPEC)
-            return await client.infer(samples), client.stats, client.model
-        finally:
-            await client.close()
-
-    outcomes, stats, spec = asyncio.run(go())
+    outcomes, stats, spec = asyncio.run(run_with_model(r, samples))
     assert spec.batched and spec.max_batch_size == 64  # the ensemble's own config
     assert stats["requests"] == 2  # one per shape
     for s, o in zip(samples, outcomes):
