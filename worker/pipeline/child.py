@@ -22,34 +22,7 @@ import numpy as np
 from . import console, ipc, outputs
 from .errors import PipelineRunError
 from .runner import PipelineRunner, dali_message, failure
-
-
-@dataclass
-class ChildModel:
-    """What a runner needs of a LoadedModel, rebuilt from the parent's description."""
-    name: str
-    version: int
-    inputs: list
-    outputs: list
-    max_batch_size: int
-    device: object
-    num_threads: int
-    serialized: bytes
-    info: object
-
-    @property
-    def input_names(self) -> list[str]:
-        return [i.name for i in self.inputs]
-
-    @property
-    def output_names(self) -> list[str]:
-        return [o.name for o in self.outputs]
-
-    def build_pipeline(self):
-        from worker.repository.load import _build
-
-        return _build(self.serialized, self.max_batch_size, self.num_threads, self.device,
-                      self.name, self.version)
+from worker.repository.load import LoadedModel  # rebuilt from the parent's description
 
 
 def _stderr_size() -> int:
@@ -173,7 +146,7 @@ def main(argv: list[str]) -> int:
     except ipc.ChannelClosed:
         return 0
     try:
-        runner = ChildRunner(ChildModel(**spec["model"]), feed=spec["feed"],
+        runner = ChildRunner(LoadedModel(**spec["model"]), feed=spec["feed"],
                              output_cast=spec["output_cast"])
     except Exception as e:
         chan.send({"op": "fatal", "error": f"{type(e).__name__}: {e}",

@@ -62,7 +62,8 @@ class IsolatedRunner:
         self._spec = {"feed": feed, "output_cast": output_cast, "model": dict(
             name=model.name, version=model.version, inputs=list(model.inputs), outputs=list(model.outputs),
             max_batch_size=model.max_batch_size, device=model.device, num_threads=model.num_threads,
-            serialized=model.serialized, info=model.info)}
+            serialized=model.serialized, info=model.info, source=model.source,
+            config=None)}  # the runner needs no config.pbtxt (and tritonclient's message does not pickle)
         if getattr(model, "_spare", None) is not None:
             model._spare = None              # the parent never runs DALI: free the load-time pipeline
         self._consecutive = 0
