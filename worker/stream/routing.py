@@ -20,7 +20,7 @@ from worker.pipeline.media import describe_head, image_format
 from worker.stream.errors import MessageError
 from worker.stream.messages import check_inputs, decode_input
 from worker.stream.offsets import TopicPartition
-from worker.stream.plan import LanePlan, Plan, ServedPipeline  # noqa: F401 (ServedPipeline: re-export)
+from worker.stream.plan import LanePlan, Plan
 
 
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")

@@ -59,7 +59,6 @@ class StreamWorker:
     def __init__(self, cfg: WorkerConfig, plan: Plan, lanes: dict[str, Lane], metrics=None,
                  readiness=None) -> None:
         self.cfg = cfg
-        self.plan = plan
         self.lanes = lanes  # by lane key, as in plan.lanes
         self.metrics = metrics
         self.readiness = readiness
@@ -154,7 +153,8 @@ class StreamWorker:
                        if l.model_client is not None}.values():
             await client.close()
         loop = asyncio.get_running_loop()
-        for lane in {id(l.close): l for l in self.lanes.values() if l.close is not None}.values():
+        # one close per runner: lanes that share a runner share its pool (bound methods differ)
+        for lane in {id(l.pool): l for l in self.lanes.values() if l.close is not None}.values():
             # in the lane's own thread, after any batch still there (a drain that timed out)
             try:
                 await asyncio.wait_for(loop.run_in_executor(lane.pool, lane.close), 10)
