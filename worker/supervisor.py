@@ -80,6 +80,10 @@ class Supervisor:
         metrics.process_dead(pid)
         slot.proc = None
         if self._stopping:
+            if code == -signal.SIGTERM and slot.signalled:
+                # our SIGTERM reached it before it had installed its handler (the worker does
+                # that first thing, before it consumes): it had nothing to drain
+                code = 0
             log.info("slot %d: worker pid %d stopped (exit %d)", slot.index, pid, code)
             slot.stop_code = code
             return
