@@ -33,6 +33,8 @@ class Reason(str, Enum):
     MODEL_UNAVAILABLE = "model_unavailable"
     MODEL_INPUT_MISMATCH = "model_input_mismatch"
     RESULT_TOO_LARGE = "result_too_large"
+    MEDIA_TOO_LARGE = "media_too_large"
+    INCOMPLETE_MEDIA = "incomplete_media"
 
     def __str__(self) -> str:
         return self.value
@@ -72,5 +74,10 @@ MEANING: dict[Reason, str] = {
     Reason.MODEL_UNAVAILABLE: "the model server could not be reached or the model is not ready",
     Reason.MODEL_INPUT_MISMATCH: "the sample's outputs do not fit the model's inputs (shape, size)",
     Reason.RESULT_TOO_LARGE: "the encoded result is larger than the producer's max request size",
+    Reason.MEDIA_TOO_LARGE: "a video or audio input's container declares a decoded size (frames x "
+                            "width x height x 3, or samples x channels x 4) over the route's "
+                            "max_decoded_bytes, or frames over max_pixels (not decoded)",
+    Reason.INCOMPLETE_MEDIA: "a video or audio input is truncated, or decoded to fewer frames than "
+                             "its container declares (damaged mid-way); none of its results was written",
 }
 assert set(MEANING) == set(Reason)
