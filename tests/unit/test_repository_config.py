@@ -77,8 +77,7 @@ def test_unnamed_pipeline_output_needs_a_config_name():
     assert mc.autofill_and_validate(mc.parse_config('output [ { name: "o" } ]', "m"), f, "m").output[0].name == "o"
 
 
-@pytest.mark.parametrize("value, words", [(0, "unbatched model.*does not support unbatched DALI models yet"),
-                                          (-1, r"not a batch size \(Triton requires max_batch_size >= 0\)")])
+@pytest.mark.parametrize("value, words", [(-1, r"not a batch size \(Triton requires max_batch_size >= 0\)")])
 def test_max_batch_size_zero_or_negative_message(value, words):
     msg = mc.max_batch_size_error("m", value, 64)
     assert re.search(rf"model 'm': config.pbtxt sets max_batch_size: {value}.*{words}.*remove the "

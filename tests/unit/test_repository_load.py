@@ -288,13 +288,13 @@ def test_absent_max_batch_size_is_filled_from_the_pipeline(tmp_path, config, bat
     assert load_model(tmp_path, "m").max_batch_size == batch
 
 
-def test_explicit_max_batch_size_zero_is_refused(tmp_path):
+def test_explicit_max_batch_size_zero_is_an_unbatched_model(tmp_path):
+    """Triton's DALI backend serves max_batch_size 0 unbatched (each request alone): so do we,
+    one sample at a time (tests/unit/test_repository_versions.py has the details)."""
     write(tmp_path / "m" / "config.pbtxt", "# unbatched\nmax_batch_size: 0\n")
-    write(tmp_path / "m" / "1" / "dali.py", "raise SystemExit('must not be imported')")
-    with pytest.raises(ConfigError, match=r"model 'm': config.pbtxt sets max_batch_size: 0, which "
-                                          r"Triton's DALI backend serves as an unbatched model.*"
-                                          r"does not support unbatched DALI models yet"):
-        load_model(tmp_path, "m")
+    write(tmp_path / "m" / "1" / "dali.py", IDENTITY_PLUS.format(const=1))
+    model = load_model(tmp_path, "m")
+    assert (model.batched, model.max_batch_size, model.config.max_batch_size) == (False, 1, 0)
 
 
 def test_negative_max_batch_size_hint(tmp_path):

@@ -166,9 +166,9 @@ def test_pipelines_skips_other_backends(tmp_path, capsys, load):
 def test_pipelines_errors_without_loading(tmp_path, capsys):
     (tmp_path / "z" / "1").mkdir(parents=True)
     (tmp_path / "z" / "1" / "dali.py").write_text("raise SystemExit('must not be imported')")
-    (tmp_path / "z" / "config.pbtxt").write_text("max_batch_size: 0")
+    (tmp_path / "z" / "config.pbtxt").write_text("max_batch_size: -1")
     assert main(["pipelines", "--repository", str(tmp_path)]) == 1
-    assert "z (versions 1): ERROR model 'z': config.pbtxt sets max_batch_size: 0" in capsys.readouterr().out
+    assert "z (versions 1): ERROR model 'z': config.pbtxt sets max_batch_size: -1" in capsys.readouterr().out
 
 
 def test_pipelines_help_says_the_repository_is_code(capsys):

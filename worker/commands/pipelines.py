@@ -2,8 +2,9 @@
 
 The repository is trusted code: loading a model imports (executes) its dali.py or other .py
 pipeline file, which runs with the rights of this process (the worker's, under `dali-worker
-run`). So by default nothing is imported: for each model this lists its versions, the version
-served, the pipeline file and what config.pbtxt says; a serialized model.dali is read too
+run`). So by default nothing is imported: for each model this lists its versions, the versions
+served (config.pbtxt's version_policy, as Triton applies it: default latest 1), the pipeline
+file of the highest and what config.pbtxt says; a serialized model.dali is read too
 (parsing it runs no code) for its batch size, inputs and outputs.
 
 Name models (`dali-worker pipelines classify crop_window`), or pass --load for all of them, to
@@ -53,14 +54,28 @@ def describe(repository: Path, name: str, device) -> dict:
 
     entry = {"name": name, "versions": model_versions(repository, name), "loaded": True}
     try:
-        m = load_model(repository, name, device=device, num_threads=1)
+        entry.update(_served(repository, name))
+        for v in entry["served"]:   # each served version must load, as the worker loads them all
+            m = load_model(repository, name, version=v, device=device, num_threads=1)
     except RepositoryError as e:
         entry["error"] = str(e)
         return entry
-    entry.update(version=m.version, source=str(m.source), max_batch_size=m.max_batch_size,
+    entry.update(version=m.version, source=str(m.source), batched=m.batched,
+                 max_batch_size=m.max_batch_size if m.batched else 0,
                  inputs=_tensors(m.config.input), outputs=_tensors(m.config.output),
                  needs_gpu=m.info.needs_gpu)
     return entry
+
+
+def _served(repository: Path, name: str) -> dict:
+    """``served``: the versions the version_policy serves; ``policy``: the policy in words."""
+    from worker.repository import model_config
+    from worker.repository.load import config_text
+    from worker.repository.versions import describe_policy, policy_of, served_versions
+
+    text = config_text(repository, name)
+    policy = policy_of(None if text is None else model_config.parse_config(text, name))
+    return {"served": served_versions(repository, name), "policy": describe_policy(policy)}
 
 
 def summarize(repository: Path, name: str) -> dict:
@@ -77,8 +92,8 @@ def summarize(repository: Path, name: str) -> dict:
         text = config_text(repository, name)
         config = None if text is None else model_config.parse_config(text, name)
         _check_config_batch_size(text, name)
-        policy = config.version_policy if config is not None and config.HasField("version_policy") else None
-        version = find.choose_version(repository, name, policy=policy)
+        entry.update(_served(repository, name))
+        version = entry["served"][-1]
         candidates = find.model_file_candidates(find.model_dir(repository, name) / str(version),
                                                 config.default_model_filename if config else "", name)
         entry.update(version=version, config=config is not None,
@@ -120,21 +135,26 @@ def _print_entry(e: dict) -> None:
     if "error" in e:
         print(f"\n{e['name']} (versions {versions}): ERROR {e['error']}")
         return
+    served = f"  serves version(s) {', '.join(map(str, e['served']))} (version_policy {e['policy']})"
     if e["loaded"]:
         print(f"\n{e['name']}  version {e['version']} of [{versions}]  max_batch_size "
-              f"{e['max_batch_size']}  ({Path(e['source']).name})")
+              f"{e['max_batch_size']}{'' if e['batched'] else ' (unbatched: one sample at a time)'}"
+              f"  ({Path(e['source']).name})")
+        print(served)
         for kind in ("inputs", "outputs"):
             for t in e[kind]:
                 _print_tensor(kind[:-1], t)
         return
     what = "Python, not imported" if e["kind"] == "autoserialize" else "serialized"
     print(f"\n{e['name']}  version {e['version']} of [{versions}]  {Path(e['source']).name} ({what})")
+    print(served)
     for note in e.get("notes", []):
         print(f"  note: {note}")
     mbs = e["max_batch_size"]
     if not e["config"]:
         print("  no config.pbtxt: inputs, outputs and max_batch_size come from the pipeline")
     else:
+        mbs = "0 (unbatched: one sample at a time)" if mbs == 0 else mbs
         print(f"  config.pbtxt: max_batch_size {mbs if mbs is not None else '(from the pipeline)'}; "
               f"{len(e['inputs'])} input(s), {len(e['outputs'])} output(s) listed")
         for kind in ("inputs", "outputs"):

@@ -51,6 +51,9 @@ class LoadedModel:
     serialized: bytes
     source: Path
     info: SerializedInfo
+    # False: config.pbtxt's max_batch_size is 0 (Triton's unbatched model): every sample runs
+    # alone (max_batch_size here is then 1) and config.dims carry the batch dimension first
+    batched: bool = True
     _spare: object = None         # the pipeline built at load time, handed to the first runner
 
     def build_pipeline(self):
@@ -176,12 +179,14 @@ def read_config(repository: Path, name: str):
     return None if text is None else model_config.parse_config(text, name)
 
 
-def _check_config_batch_size(text: str | None, name: str) -> None:
-    """Refuse an explicit ``max_batch_size`` of 0 (Triton: an unbatched model; the DALI backend's
-    DaliModel::Batched() is false then) or below; an absent one is filled from the pipeline."""
+def _check_config_batch_size(text: str | None, name: str) -> bool:
+    """Whether the model is batched; refuses an explicit ``max_batch_size`` below 0. An explicit
+    0 is Triton's unbatched model (the DALI backend's ``DaliModel::Batched()`` is false then and
+    ``ExecuteUnbatched`` runs each request alone); an absent one is filled from the pipeline."""
     explicit = model_config.explicit_max_batch_size(text) if text is not None else None
-    if explicit is not None and explicit <= 0:
+    if explicit is not None and explicit < 0:
         raise ConfigError(model_config.max_batch_size_error(name, explicit))
+    return explicit != 0
 
 
 def _serialize(candidates: list[find.ModelFile], device, name: str, version: int):
@@ -226,7 +231,7 @@ def load_model(repository: Path, name: str, version: int | None = None, device="
     device = normalize_device(device)
     text = config_text(repository, name)
     config = None if text is None else model_config.parse_config(text, name)
-    _check_config_batch_size(text, name)
+    batched = _check_config_batch_size(text, name)
     chosen = find.choose_version(repository, name, version,
                                  config.version_policy if config is not None and config.HasField("version_policy") else None)
     version_dir = find.model_dir(repository, name) / str(chosen)
@@ -242,23 +247,29 @@ def load_model(repository: Path, name: str, version: int | None = None, device="
         find.validate_name(inp.name, f"external_source name in model {name!r}")
     # batch size: explicit > config.pbtxt > pipeline
     batch = max_batch_size or (config.max_batch_size if config is not None else 0) or info.batch_size
+    if not batched:   # as the DALI backend's ExecuteUnbatched: each request (here a sample) alone
+        batch = 1
     if batch <= 0:
         raise ConfigError(f"model {name!r}: no batch size: set batch_size in @pipeline_def or "
                           f"max_batch_size in config.pbtxt")
     threads = num_threads or _config_threads(config) or info.num_threads or 1
     pipe = _build(serialized, batch, threads, device, name, chosen)
-    full = model_config.autofill_and_validate(config, _pipeline_facts(info, pipe), name)
-    full.max_batch_size = batch
+    full = model_config.autofill_and_validate(config, _pipeline_facts(info, pipe), name, batched)
+    if batched:
+        full.max_batch_size = batch
     devices = {e.name: e.device for e in info.inputs}
-    inputs = [TensorSpec(t.name, model_config.numpy_dtype(t.data_type), len(t.dims), tuple(t.dims),
-                         devices.get(t.name, "cpu")) for t in full.input]
-    outputs = [TensorSpec(t.name, model_config.numpy_dtype(t.data_type), len(t.dims), tuple(t.dims))
-               for t in full.output]
-    log.info("loaded model %s version %d from %s on %s (batch %d, %d threads)", name, chosen,
-             model_file.path, device, batch, threads)
+    skip = 0 if batched else 1   # an unbatched config's dims start with the batch dimension
+    inputs = [TensorSpec(t.name, model_config.numpy_dtype(t.data_type), len(t.dims) - skip,
+                         tuple(t.dims)[skip:], devices.get(t.name, "cpu")) for t in full.input]
+    outputs = [TensorSpec(t.name, model_config.numpy_dtype(t.data_type), len(t.dims) - skip,
+                          tuple(t.dims)[skip:]) for t in full.output]
+    log.info("loaded model %s version %d from %s on %s (%s, %d threads)", name, chosen,
+             model_file.path, device, f"batch {batch}" if batched else "unbatched: one sample at a time",
+             threads)
     return LoadedModel(name=name, version=chosen, config=full, inputs=inputs, outputs=outputs,
                        max_batch_size=batch, device=device, num_threads=threads,
-                       serialized=serialized, source=model_file.path, info=info, _spare=pipe)
+                       serialized=serialized, source=model_file.path, info=info, batched=batched,
+                       _spare=pipe)
 
 
 def _config_threads(config) -> int | None:

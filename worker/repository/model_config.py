@@ -11,7 +11,10 @@ Rules, as the DALI backend applies them:
   ``data_type``/``dims`` come from ``@pipeline_def(output_dtype=..., output_ndim=...)``;
 - ``max_batch_size`` comes from the pipeline's ``batch_size`` unless the config sets it. Whether
   the config sets it is read from the raw text (:func:`explicit_max_batch_size`), since proto3
-  parses an absent field and ``max_batch_size: 0`` alike.
+  parses an absent field and ``max_batch_size: 0`` alike;
+- an explicit ``max_batch_size: 0`` makes an *unbatched* model (``DaliModel::Batched()``): its
+  dims include the batch dimension, so the pipeline's ndim gets a leading ``-1``
+  (``add_batch_dim`` in config_tools.cc), and ``max_batch_size`` stays 0.
 """
 from __future__ import annotations
 
@@ -133,9 +136,12 @@ def new_config(model: str):
     return config
 
 
-def _fill_tensor(tensor, facts: TensorFacts, model: str, kind: str, where: str):
-    """Fill and check one ModelInput/ModelOutput against what the pipeline says."""
+def _fill_tensor(tensor, facts: TensorFacts, model: str, kind: str, where: str, batched: bool = True):
+    """Fill and check one ModelInput/ModelOutput against what the pipeline says. An unbatched
+    model's dims carry the batch dimension first (as Triton's DALI backend fills them)."""
     pb = _pb2()
+    if facts.ndim is not None and not batched:
+        facts = TensorFacts(facts.name, facts.dali_dtype, facts.ndim + 1)
     if facts.triton_type is not None:
         if tensor.data_type == pb.TYPE_INVALID:
             tensor.data_type = type_value(facts.triton_type)
@@ -159,16 +165,19 @@ def _fill_tensor(tensor, facts: TensorFacts, model: str, kind: str, where: str):
             raise ConfigError(
                 f"model {model!r}: mismatch of dims for {kind} {tensor.name!r}: config.pbtxt has "
                 f"{len(tensor.dims)} dims {list(tensor.dims)}, the pipeline {where} gives ndim "
-                f"{facts.ndim}: make them agree (dims exclude the batch dimension)")
+                f"{facts.ndim}: make them agree ("
+                + ("dims exclude the batch dimension)" if batched else
+                   "max_batch_size is 0, so dims include the batch dimension first)"))
     if not tensor.dims:
         arg = "ndim= of its fn.external_source" if kind == "input" else "@pipeline_def(output_ndim=[...])"
         raise ConfigError(f"model {model!r}: no dims for {kind} {tensor.name!r}: set dims in "
                           f"config.pbtxt or {arg}")
 
 
-def autofill_and_validate(config, facts: PipelineFacts, model: str):
+def autofill_and_validate(config, facts: PipelineFacts, model: str, batched: bool = True):
     """A complete ModelConfig: ``config`` (or a new one) merged with and checked against
-    ``facts``. Raises ConfigError naming the model, the field and the fix."""
+    ``facts``. Raises ConfigError naming the model, the field and the fix. ``batched`` False:
+    an unbatched model (config.pbtxt's explicit ``max_batch_size: 0``)."""
     out = new_config(model)
     if config is not None:
         out.CopyFrom(config)
@@ -189,7 +198,7 @@ def autofill_and_validate(config, facts: PipelineFacts, model: str):
                 f"fn.external_source in the pipeline is named so (named external sources: "
                 f"{known}): rename the input in config.pbtxt or pass name={tensor.name!r} to "
                 f"fn.external_source")
-        _fill_tensor(tensor, pipeline_inputs[tensor.name], model, "input", "external_source")
+        _fill_tensor(tensor, pipeline_inputs[tensor.name], model, "input", "external_source", batched)
         if not tensor.HasField("reshape"):
             tensor.allow_ragged_batch = True
     for name, inp in pipeline_inputs.items():
@@ -197,7 +206,7 @@ def autofill_and_validate(config, facts: PipelineFacts, model: str):
             tensor = out.input.add()
             tensor.name = name
             tensor.allow_ragged_batch = True
-            _fill_tensor(tensor, inp, model, "input", "external_source")
+            _fill_tensor(tensor, inp, model, "input", "external_source", batched)
     # outputs: by position
     if len(out.output) > len(facts.outputs):
         raise ConfigError(
@@ -210,7 +219,7 @@ def autofill_and_validate(config, facts: PipelineFacts, model: str):
                 raise ConfigError(f"model {model!r}: the pipeline gives output {i} no name: "
                                   f"name it in config.pbtxt's output list (by position)")
             tensor.name = pout.name
-        _fill_tensor(tensor, pout, model, "output", f"(output {i})")
+        _fill_tensor(tensor, pout, model, "output", f"(output {i})", batched)
     names = [t.name for t in out.output]
     if len(set(names)) != len(names):
         raise ConfigError(f"model {model!r}: output names repeat ({names}): give each a unique "
@@ -218,7 +227,7 @@ def autofill_and_validate(config, facts: PipelineFacts, model: str):
     # batch size
     if out.max_batch_size < 0:
         raise ConfigError(max_batch_size_error(model, out.max_batch_size, facts.batch_size))
-    if out.max_batch_size == 0:
+    if out.max_batch_size == 0 and batched:
         out.max_batch_size = facts.batch_size
     return out
 
@@ -228,11 +237,6 @@ def max_batch_size_error(model: str, value: int, pipeline_batch_size: int | None
     theirs = f" ({pipeline_batch_size})" if pipeline_batch_size else ""
     fix = (f"remove the max_batch_size line to use the pipeline's batch_size{theirs}, or set a "
            f"positive max_batch_size")
-    if value == 0:
-        return (f"model {model!r}: config.pbtxt sets max_batch_size: 0, which Triton's DALI "
-                f"backend serves as an unbatched model (each request is a whole batch and dims "
-                f"include the batch dimension); this worker does not support unbatched DALI "
-                f"models yet: {fix}")
     return (f"model {model!r}: config.pbtxt sets max_batch_size: {value}, which is not a batch "
             f"size (Triton requires max_batch_size >= 0): {fix}")
 
