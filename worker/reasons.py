@@ -35,6 +35,7 @@ class Reason(str, Enum):
     RESULT_TOO_LARGE = "result_too_large"
     MEDIA_TOO_LARGE = "media_too_large"
     INCOMPLETE_MEDIA = "incomplete_media"
+    VERSION_NOT_SERVED = "version_not_served"
 
     def __str__(self) -> str:
         return self.value
@@ -79,5 +80,7 @@ MEANING: dict[Reason, str] = {
                             "max_decoded_bytes, or frames over max_pixels (not decoded)",
     Reason.INCOMPLETE_MEDIA: "a video or audio input is truncated, or decoded to fewer frames than "
                              "its container declares (damaged mid-way); none of its results was written",
+    Reason.VERSION_NOT_SERVED: "the envelope's pipeline_version is not one the repository's "
+                               "version_policy serves (the error names those served)",
 }
 assert set(MEANING) == set(Reason)
