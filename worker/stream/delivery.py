@@ -17,12 +17,17 @@ exactly-once
     a buffer until the gap closes (``plan_release``), otherwise a crash would leave a committed
     result whose input is re-consumed and published a second time. Readers of the output use
     ``isolation_level=read_committed``. The transactional id is stable per worker slot, so a
-    restarted process fences its dead predecessor and aborts its open transaction.
+    restarted process fences its dead predecessor and aborts its open transaction. The offsets
+    carry the group generation and member id of the assignment (TxnOffsetCommit v3,
+    ``txn_fencing.py``): a worker that was evicted while alive (a pause longer than the session
+    timeout) has its transaction refused and aborted instead of committing duplicates.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 from dataclasses import dataclass, field
 
 from aiokafka.errors import (InvalidTopicError, KafkaError, KafkaTimeoutError, MessageSizeTooLargeError,
@@ -31,6 +36,7 @@ from aiokafka.structs import TopicPartition as KafkaTP
 
 from worker.reasons import Reason
 from worker.stream.offsets import OffsetTracker, TopicPartition
+from worker.stream.txn_fencing import STALE_MEMBERSHIP, GroupMetadata, StaleGroupMembership, group_metadata
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +79,20 @@ class DeliveryError(RuntimeError):
 def _observe(fut) -> None:
     if not fut.cancelled():
         fut.exception()
+
+
+def _fault_stop_before_transaction(units: list[Unit]) -> None:
+    """Testing only (the zombie chaos test): with ``DSW_FAULT_STOP_BEFORE_COMMIT=<key>`` set, the
+    process stops itself (SIGSTOP, like a long GC pause) right before the transaction that carries
+    the outcome of the input with that key; it goes on where it stopped when continued."""
+    marker = os.environ.get("DSW_FAULT_STOP_BEFORE_COMMIT")
+    if not marker or not any(r.key == marker.encode() for u in units for r in u.records):
+        return
+    del os.environ["DSW_FAULT_STOP_BEFORE_COMMIT"]  # once
+    log.warning("fault injection: stopping itself before the transaction that carries %s", marker)
+    for h in logging.getLogger().handlers:
+        h.flush()
+    os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def plan_release(buffered: list[Unit], tracker: OffsetTracker,
@@ -237,14 +257,26 @@ class AtLeastOnce(Delivery):
 
 
 class ExactlyOnce(Delivery):
+    """Transactions that carry the consumer's group membership (``txn_fencing.py``): a worker
+    evicted from its group cannot commit for partitions that moved on (zombie fencing, KIP-447)."""
+
     exactly_once = True
 
-    def __init__(self, producer, tracker: OffsetTracker, group_id: str) -> None:
+    def __init__(self, producer, tracker: OffsetTracker, group_id: str, consumer=None) -> None:
         super().__init__(producer, tracker)
         self.group_id = group_id
+        self.consumer = consumer  # None: offsets go with the bare group id (unfenced; unit tests)
+        self.group: GroupMetadata | None = None  # the membership that gave us our partitions
+        self._stale_generation: int | None = None  # refused by the coordinator: wait for a new one
         self.buffered: list[Unit] = []
         self.committed: dict[TopicPartition, int] = {}
         self._lock = asyncio.Lock()  # one transaction at a time per producer
+
+    def joined(self) -> None:
+        """Partitions were assigned: remember the generation and member id that own them. Call
+        it before anything awaits, so that no transaction of this assignment goes without it."""
+        if self.consumer is not None:
+            self.group = group_metadata(self.consumer)
 
     async def deliver(self, unit: Unit) -> None:
         records = self.current(unit, self.tracker)
@@ -260,11 +292,28 @@ class ExactlyOnce(Delivery):
             units, positions = plan_release(self.buffered, self.tracker, self.committed)
             if not units and not positions:
                 return {}
-            async with self.producer.transaction():
-                await self._produce([r for u in units for r in u.records])
-                if positions:
-                    await self.producer.send_offsets_to_transaction(
-                        {KafkaTP(t, p): off for (t, p), off in positions.items()}, self.group_id)
+            if self.group is not None and self.group.generation_id == self._stale_generation:
+                return {}  # evicted: nothing commits until the group gives us a new generation
+            _fault_stop_before_transaction(units)
+            try:
+                async with self.producer.transaction():
+                    await self._produce([r for u in units for r in u.records])
+                    if positions:
+                        await self.producer.send_offsets_to_transaction(
+                            {KafkaTP(t, p): off for (t, p), off in positions.items()},
+                            self.group or self.group_id)
+            except StaleGroupMembership as exc:
+                # a zombie: the group moved our partitions on while we were away; the aborted
+                # transaction's outcomes are never read (read_committed), the new owners redo
+                # the inputs from the last commit, and the rebalance that follows drops the units
+                # still buffered here (their epoch ends)
+                self._stale_generation = exc.group.generation_id
+                log.warning("this worker was evicted from group %s (generation %s is stale: %s); its "
+                            "transaction of %d outcomes was aborted, their inputs are redone by the "
+                            "partitions' owners; waiting to rejoin", exc.group.group_id,
+                            exc.group.generation_id, STALE_MEMBERSHIP.get(exc.code, exc.code),
+                            sum(len(u.records) for u in units))
+                return {}
             released = {id(u) for u in units}
             self.buffered = [u for u in self.buffered if id(u) not in released]
             self.committed.update(positions)

@@ -6,6 +6,7 @@ from aiokafka.consumer.subscription_state import ConsumerRebalanceListener
 
 from worker.config import WorkerConfig
 from worker.kafka_security import KafkaSecurity, start_explained
+from worker.stream.txn_fencing import FencingProducer
 
 
 class _ExplainedStart:
@@ -30,6 +31,10 @@ class WorkerConsumer(_ExplainedStart, AIOKafkaConsumer):
 
 class WorkerProducer(_ExplainedStart, AIOKafkaProducer):
     pass
+
+
+class WorkerTxnProducer(_ExplainedStart, FencingProducer):
+    """exactly-once: offsets go with the consumer's group membership (zombie fencing)."""
 
 
 def _secured(client, cfg: WorkerConfig, sec: KafkaSecurity):
@@ -91,7 +96,7 @@ def make_producer(cfg: WorkerConfig) -> AIOKafkaProducer:
     if cfg.delivery == "exactly-once":
         # a stable id per worker slot: a restarted process fences its dead predecessor and
         # aborts the transaction it left open
-        return _secured(WorkerProducer(transactional_id=cfg.transactional_id, **common), cfg, sec)
+        return _secured(WorkerTxnProducer(transactional_id=cfg.transactional_id, **common), cfg, sec)
     # acks=all + idempotence: an acked outcome survives a broker failover and retries do not
     # duplicate it; only then may its input offset be committed
     return _secured(WorkerProducer(acks="all", enable_idempotence=True, **common), cfg, sec)

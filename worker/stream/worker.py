@@ -53,11 +53,12 @@ class Lane:
     model_client: object = None  # worker.inference client, when the lane forwards to a model
     close: Callable | None = None  # stops the runner (its DALI child process) at shutdown
     isolated: bool = False  # DALI runs in a child process: a crash there costs one sample
+    runner: object = None  # the runner behind ``run`` and ``close`` (live reload reuses it)
 
 
 class StreamWorker:
     def __init__(self, cfg: WorkerConfig, plan: Plan, lanes: dict[str, Lane], metrics=None,
-                 readiness=None) -> None:
+                 readiness=None, reloader=None) -> None:
         self.cfg = cfg
         self.lanes = lanes  # by lane key, as in plan.lanes
         self.metrics = metrics
@@ -82,6 +83,11 @@ class StreamWorker:
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="encode")
         self.poison = PoisonGuard(cfg.state_dir, f"slot{cfg.slot}")
         self._volume_reported: set[str] = set()
+        # live reload (reload.py): it calls swap(); batches submitted per runner (by its pool),
+        # and the runners swapped out that wait for theirs to finish before they are closed
+        self.reloader = reloader
+        self._pool_batches: dict[int, int] = {}
+        self._retiring: dict[int, Lane] = {}
         # liveness (health.py): the fetch loop's last turn, and when each busy lane's batch went in
         self._loop_beat = 0.0
         self._busy_since: dict[str, float] = {}
@@ -98,14 +104,15 @@ class StreamWorker:
         """Run until stopped (SIGTERM: drain and commit) or a delivery failure (exit 1, no commit)."""
         self.producer = make_producer(self.cfg)
         self.consumer = make_consumer(self.cfg, _Listener(self))
+        # before the consumer starts: its first assignment (inside start) reaches delivery
+        if self.cfg.delivery == "exactly-once":
+            self.delivery = ExactlyOnce(self.producer, self.tracker, self.cfg.group_id, self.consumer)
+        else:
+            self.delivery = AtLeastOnce(self.producer, self.tracker, self.consumer)
+        self.delivery.on_written = self._count_written
         await self.producer.start()
         try:
             await self.consumer.start()
-            if self.cfg.delivery == "exactly-once":
-                self.delivery = ExactlyOnce(self.producer, self.tracker, self.cfg.group_id)
-            else:
-                self.delivery = AtLeastOnce(self.producer, self.tracker, self.consumer)
-            self.delivery.on_written = self._count_written
             log.info("worker %s consuming %s in group %s (%s), pipelines %s",
                      self.cfg.worker_id, ", ".join(self.cfg.input_topics), self.cfg.group_id,
                      self.cfg.delivery, ", ".join(sorted({l.plan.pipeline.name for l in self.lanes.values()})))
@@ -154,7 +161,8 @@ class StreamWorker:
             await client.close()
         loop = asyncio.get_running_loop()
         # one close per runner: lanes that share a runner share its pool (bound methods differ)
-        for lane in {id(l.pool): l for l in self.lanes.values() if l.close is not None}.values():
+        lanes = [*self.lanes.values(), *self._retiring.values()]
+        for lane in {id(l.pool): l for l in lanes if l.close is not None}.values():
             # in the lane's own thread, after any batch still there (a drain that timed out)
             try:
                 await asyncio.wait_for(loop.run_in_executor(lane.pool, lane.close), 10)
@@ -165,6 +173,8 @@ class StreamWorker:
     async def _fetch_loop(self) -> None:
         loop = asyncio.get_running_loop()
         self._stop_waiter = asyncio.ensure_future(self._stop.wait())
+        if self.reloader is not None:  # ends by itself once _stop is set (it never swaps after)
+            loop.create_task(self.reloader.run(self, self._stop))
         while not self._stop.is_set():
             self._loop_beat = time.time()
             deadline = self.batcher.next_deadline()
@@ -263,16 +273,59 @@ class StreamWorker:
 
     # -- batches ------------------------------------------------------------------------------
     def _submit(self, batch: Batch[Pending]) -> None:
+        # the lane now: a live reload may swap it before the task starts, the batch stays on it
+        lane = self.lanes[batch.key]
         self._inflight_batches += 1
-        task = self._spawn(self._run_batch(batch))
-        task.add_done_callback(lambda _: self._batch_done())
+        self._pool_batches[id(lane.pool)] = self._pool_batches.get(id(lane.pool), 0) + 1
+        task = self._spawn(self._run_batch(batch, lane))
+        task.add_done_callback(lambda _: self._batch_done(lane))
 
-    def _batch_done(self) -> None:
+    def _batch_done(self, lane: Lane) -> None:
         self._inflight_batches -= 1
+        self._pool_batches[id(lane.pool)] -= 1
         self._backpressure()
 
-    async def _run_batch(self, batch: Batch[Pending]) -> None:
-        lane = self.lanes[batch.key]
+    # -- live reload ----------------------------------------------------------------------------
+    def swap(self, plan: Plan, lanes: dict[str, Lane]) -> list[Lane]:
+        """Serve ``plan`` with ``lanes`` from now on, between two batches (reload.py): the open
+        batches of lanes that change or go are submitted first, to the lanes that admitted
+        them; runners no lane uses any more are closed once their batches have finished.
+        Returns those retired runners' lanes."""
+        old = self.lanes
+        for key, lane in old.items():
+            if lanes.get(key) is not lane:
+                batch = self.batcher.take(key)
+                if batch is not None:
+                    self._submit(batch)
+        self.lanes = lanes
+        self.router = Router(self.cfg, plan)
+        self.batcher.configure({k: lane.plan.max_batch_size for k, lane in lanes.items()},
+                               {k: lane.plan.max_delay_s for k, lane in lanes.items()})
+        in_use = {id(lane.pool) for lane in lanes.values()}
+        retired = [lane for pool, lane in {id(l.pool): l for l in old.values()}.items() if pool not in in_use]
+        for lane in retired:
+            self._retiring[id(lane.pool)] = lane
+            self._spawn(self._retire(lane))
+        return retired
+
+    async def _retire(self, lane: Lane) -> None:
+        """Close a swapped-out runner after its in-flight batches (polled: a swap is rare)."""
+        while self._pool_batches.get(id(lane.pool), 0) > 0:
+            await asyncio.sleep(0.05)
+        try:
+            if lane.close is not None:
+                await asyncio.get_running_loop().run_in_executor(lane.pool, lane.close)
+            log.info("released pipeline %s version %d (its batches are done)",
+                     lane.plan.pipeline.name, lane.plan.version)
+        except Exception as exc:  # noqa: BLE001 - its work is done; a failed close must not stop us
+            log.warning("pipeline %s version %d: closing the swapped-out runner failed: %r",
+                        lane.plan.pipeline.name, lane.plan.version, exc)
+        finally:
+            self._retiring.pop(id(lane.pool), None)
+            self._pool_batches.pop(id(lane.pool), None)
+            lane.pool.shutdown(wait=False)
+
+    async def _run_batch(self, batch: Batch[Pending], lane: Lane) -> None:
         loop = asyncio.get_running_loop()
         items = batch.items
         t0 = time.perf_counter()
@@ -394,6 +447,8 @@ class StreamWorker:
         # before any await: records of these partitions may be fetched while we wait below
         for key in keys:
             self.tracker.assign(key)
+        if isinstance(self.delivery, ExactlyOnce):
+            self.delivery.joined()  # the generation that owns these partitions
         try:
             for tp, key in zip(assigned, keys):
                 committed = await self.consumer.committed(tp)

@@ -1,0 +1,87 @@
+"""Chaos (1): a zombie in exactly-once mode. Worker A stops itself (SIGSTOP, the way a long GC
+pause or a frozen VM stops a process) right before the transaction that would publish a finished
+batch; its session times out, the group gives every partition to worker B, B processes and
+commits them; then A is continued and tries its transaction with its stale group membership.
+read_committed must show every input exactly once."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+
+import pytest
+
+from tests.worker_harness import WorkerProcess, collect, produce, setup_topics, small_jpegs
+
+PARTS = 4
+N = 400
+STOP_KEY = "img-00100"  # A stops before the transaction that carries this input's result
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _args(tin, tout, tdlq, group):
+    return ["--input", tin, "--output", tout, "--dead-letter-topic", tdlq, "--group-id", group,
+            "--pipeline", "classify_reduce", "--max-delay-ms", "20", "--commit-interval-ms", "300",
+            "--num-threads", "1", "--delivery", "exactly-once", "--no-supervise"]
+
+
+def _env(prefix: str, **extra) -> dict:
+    # 6 s: the stopped member leaves the group after 6 s rather than 30
+    return {"DSW_SESSION_TIMEOUT_MS": "6000", "DSW_TRANSACTIONAL_ID_PREFIX": prefix, **extra}
+
+
+def _wait(cond, timeout: float, what: str, logs=lambda: "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}\n{logs()[-4000:]}")
+
+
+def test_zombie_cannot_commit_after_its_partitions_moved(kafka_bootstrap, tmp_path):
+    tin, tout, tdlq = setup_topics(kafka_bootstrap, f"z-{uuid.uuid4().hex[:6]}", PARTS)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    photos = small_jpegs(8)
+    items = [(f"img-{i:05d}", photos[i % len(photos)]) for i in range(N)]
+    ids = {k for k, _ in items}
+    asyncio.run(produce(kafka_bootstrap, tin, items, partitions=PARTS))
+    args = _args(tin, tout, tdlq, group)
+    with WorkerProcess(kafka_bootstrap, args, tmp_path / "a.log",
+                       env=_env("zombie-a", DSW_FAULT_STOP_BEFORE_COMMIT=STOP_KEY)) as a:
+        a.wait_for_log("stopping itself before the transaction", timeout=120)
+        _wait(lambda: _stopped(a.proc.pid), 30, "worker A to be stopped", a.log)
+        with WorkerProcess(kafka_bootstrap, args, tmp_path / "b.log", env=_env("zombie-b")) as b:
+            # B gets every partition once A's session has expired, and publishes all of it
+            seen = asyncio.run(collect(kafka_bootstrap, tout, tdlq, expect_ids=ids, timeout=180,
+                                       committed_only=True))
+            assert seen.ids == ids, f"B did not take over: {len(seen.ids)} of {N}\n{b.log()[-3000:]}"
+            assert STOP_KEY in seen.results
+            os.killpg(a.proc.pid, signal.SIGCONT)  # the zombie wakes up holding its batch
+            # A learns it was evicted, rejoins and gets a share of the partitions again
+            _wait(lambda: a.log().count("assigned [") >= 2, 90, "A to rejoin the group", a.log)
+            time.sleep(3)  # let a transaction A might still commit land
+            assert b.terminate() == 0, b.log()[-3000:]
+            assert a.terminate() == 0, a.log()[-3000:]
+            logs = a.log() + b.log()
+    out = asyncio.run(collect(kafka_bootstrap, tout, tdlq, expect_ids=ids, timeout=60,
+                              committed_only=True, settle=2.0))
+    dupes = {k: c for k, c in out.results.items() if c != 1}
+    lost = ids - out.ids
+    print(f"zombie: {len(out.results)} ids, {sum(out.results.values()) - len(out.results)} duplicate "
+          f"results ({len(dupes)} ids), {len(lost)} lost, {len(out.dead)} dead letters")
+    assert not lost, f"lost: {sorted(lost)[:10]}"
+    assert not out.dead, out.dead
+    assert not dupes, f"the zombie's transaction committed: {len(dupes)} ids twice, e.g. {sorted(dupes)[:5]}"
+    assert "stale" in logs or "evicted" in logs, "A should say why its transaction was aborted"
+
+
+def _stopped(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "T"
+    except OSError:
+        return False
