@@ -51,6 +51,17 @@ class Route:
     # decoded-size cap: an image input whose header declares more pixels (width x height) is
     # dead-lettered (image_too_large) before DALI sees it; 0 = no cap
     max_pixels: int = 64_000_000
+    # how one input's outputs become results (worker/stream/fanout.py): "clip", one result per
+    # input; "frame", one per row of the outputs' first axis (a video frame, a spectrogram row);
+    # "sequence", sequence_length rows every sequence_stride rows (the last may be shorter).
+    # Each result carries its index and the count of its input's results
+    cut: str = "clip"
+    sequence_length: int = 0
+    sequence_stride: int = 0  # 0: sequence_length (windows side by side)
+    # decoded-size cap for video and audio inputs, from what the container declares:
+    # frames x width x height x 3 bytes (RGB frames), or samples x channels x 4 (float32);
+    # larger inputs are dead-lettered (media_too_large) before DALI decodes them; 0 = no cap
+    max_decoded_bytes: int = 2 * 1024 * MiB
     model: dict | None = None  # forward to a KServe-V2/Triton model (worker/inference)
 
     def check(self, where: str) -> None:
@@ -67,6 +78,13 @@ class Route:
         if self.max_pixels < 0:
             raise ConfigError(f"{where}: max_pixels={self.max_pixels}; give a pixel count (width x "
                               "height), or 0 for no cap")
+        if self.cut not in ("clip", "frame", "sequence"):
+            raise ConfigError(f"{where}: cut={self.cut!r}; use clip (one result per input), frame "
+                              "(one per frame) or sequence (with sequence_length and sequence_stride)")
+        if self.cut == "sequence" and self.sequence_length < 1:
+            raise ConfigError(f"{where}: cut = \"sequence\" needs sequence_length >= 1 (frames per result)")
+        if self.sequence_length < 0 or self.sequence_stride < 0 or self.max_decoded_bytes < 0:
+            raise ConfigError(f"{where}: sequence_length, sequence_stride and max_decoded_bytes must be >= 0")
         if isinstance(self.allow_reply_to, str):
             self.allow_reply_to = _coerce("allow_reply_to", self.allow_reply_to, False, f"{where}.")
         if isinstance(self.reply_to, str):

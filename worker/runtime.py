@@ -58,7 +58,7 @@ def build_lanes(cfg: WorkerConfig) -> tuple[object, dict, dict]:
     plan, and give each lane its runner: one DALI pipeline and thread per distinct
     (pipeline, feed, output dtype), shared by the lanes that have the same."""
     from worker.pipeline.isolation import IsolatedRunner
-    from worker.pipeline.media import decoder_inputs
+    from worker.pipeline.media import decoder_inputs, media_inputs
     from worker.pipeline.runner import PipelineRunner
     from worker.repository.load import load_model
     from worker.stream.plan import ServedPipeline, compile_plan, served_pipelines
@@ -73,7 +73,8 @@ def build_lanes(cfg: WorkerConfig) -> tuple[object, dict, dict]:
         model = load_model(repo, name, device=device, num_threads=dali_threads(cfg))
         specs = {s.name: (s.dtype, s.ndim) for s in model.inputs}
         served[name] = ServedPipeline(name, specs, model.max_batch_size,
-                                      image_inputs=frozenset(decoder_inputs(model.serialized)))
+                                      image_inputs=frozenset(decoder_inputs(model.serialized)),
+                                      media_inputs=media_inputs(model.serialized))
         models[name] = model
         log.info("loaded pipeline %s version %s on %s: inputs %s, outputs %s, max batch %d", name,
                  model.version, device, ", ".join(f"{s.name}:{s.dtype}" for s in model.inputs),

@@ -1,4 +1,4 @@
-"""Which inputs carry encoded images, and whether bytes look like an image at all.
+"""Which inputs carry encoded images, video or audio, and whether bytes look like an image at all.
 
 DALI's image decoders fail the whole batch on a bad sample (the runner bisects that), but
 bytes in no image format at all are worse: with DALI 2.4's CPU decoder, random bytes crashed
@@ -7,6 +7,8 @@ decoder is screened by its signature before DALI sees it: a few byte comparisons
 and a clearer dead letter ("not a JPEG/PNG/... file") than a decoder status code.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 # signature -> format, as the decoders of DALI/nvImageCodec read them
 _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
@@ -41,18 +43,42 @@ def describe_head(data, n: int = 8) -> str:
     return bytes(data[:n]).hex(" ")
 
 
-def decoder_inputs(serialized: bytes) -> set[str]:
-    """Names of the external_source inputs that feed an image decoder directly."""
-    from worker.repository.serialized import _pipeline_def_class
+VIDEO_DECODER_OPS = ("decoders__Video", "experimental__decoders__Video")
+AUDIO_DECODER_OPS = ("decoders__Audio",)
 
-    proto = _pipeline_def_class()()
-    proto.ParseFromString(serialized)
-    source_of: dict[str, str] = {}  # data node name -> external_source name
+
+@dataclass(frozen=True, slots=True)
+class MediaInput:
+    """An input that feeds DALI's video or audio decoder directly, and how the decoder samples
+    it (``stride``: every Nth frame; the worker expects ceil(declared frames / stride))."""
+
+    kind: str  # "video" | "audio"
+    stride: int = 1
+
+
+def _sources(proto) -> dict[str, str]:
+    """data node name -> the name of the external_source that produces it."""
+    source_of: dict[str, str] = {}
     for op in proto.op:
         if op.name == "ExternalSource":
             name = next((a.strings[0] for a in op.args if a.name == "name" and a.strings), op.inst_name)
             for out in op.output:
                 source_of[out.name] = name
+    return source_of
+
+
+def _parse(serialized: bytes):
+    from worker.repository.serialized import _pipeline_def_class
+
+    proto = _pipeline_def_class()()
+    proto.ParseFromString(serialized)
+    return proto
+
+
+def decoder_inputs(serialized: bytes) -> set[str]:
+    """Names of the external_source inputs that feed an image decoder directly."""
+    proto = _parse(serialized)
+    source_of = _sources(proto)
     fed = set()
     for op in proto.op:
         if op.name.startswith(DECODER_OPS) and op.input:
@@ -60,3 +86,20 @@ def decoder_inputs(serialized: bytes) -> set[str]:
             if src:
                 fed.add(src)
     return fed
+
+
+def media_inputs(serialized: bytes) -> dict[str, MediaInput]:
+    """The external_source inputs that feed a video or audio decoder directly, by name."""
+    proto = _parse(serialized)
+    source_of = _sources(proto)
+    found: dict[str, MediaInput] = {}
+    for op in proto.op:
+        kind = ("video" if op.name in VIDEO_DECODER_OPS else
+                "audio" if op.name in AUDIO_DECODER_OPS else None)
+        if kind is None or not op.input:
+            continue
+        src = source_of.get(op.input[0].name)
+        if src:
+            stride = next((int(a.ints[0]) for a in op.args if a.name == "stride" and a.ints), 1)
+            found[src] = MediaInput(kind, max(1, stride))
+    return found

@@ -31,6 +31,8 @@ class ServedPipeline:
     input_specs: dict[str, tuple[np.dtype, int | None]]
     max_batch_size: int
     image_inputs: frozenset[str] = frozenset()  # inputs that feed an image decoder
+    # inputs that feed a video or audio decoder: name -> MediaInput (kind, decoder stride)
+    media_inputs: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,10 @@ class Result:
     labels: dict[str, list[Label]] | None = None
     created_ms: int | None = None
     v: str = VERSION
+    # since 1.2, one of many results of one input (video frames, audio windows):
+    # {"index": i, "count": n, "start": first row, "stop": row after the last}; None: the only one
+    part: dict[str, int] | None = None
+    pipeline_version: int | None = None  # since 1.2: the version of the pipeline that answered
 
 
 @dataclass(slots=True)
@@ -80,7 +84,8 @@ def encode_result(*, id: str, source: Source | Mapping | tuple, pipeline: str | 
                   model: Mapping[str, Any] | None, outputs: Mapping[str, Any],
                   meta: Mapping[str, Any] | None, timings: Mapping[str, float] | None,
                   worker: str, labels: Mapping[str, Sequence[Any]] | None = None,
-                  max_bytes: int | None = None) -> bytes:
+                  max_bytes: int | None = None, part: Mapping[str, int] | None = None,
+                  pipeline_version: int | None = None) -> bytes:
     """A result value (its record key should be the id, utf-8). Outputs are packed from the
     arrays' memory (no copy for contiguous little-endian arrays). With ``max_bytes``, a result
     that would not fit raises MessageError("result_too_large")."""
@@ -97,10 +102,15 @@ def encode_result(*, id: str, source: Source | Mapping | tuple, pipeline: str | 
     }
     if labels:
         obj["labels"] = _labels_to_wire(labels)
+    if part is not None:
+        obj["part"] = {k: int(v) for k, v in part.items()}
+    if pipeline_version is not None:
+        obj["pipeline_version"] = int(pipeline_version)
     value = msgpack.packb(obj, use_bin_type=True)
     if max_bytes is not None and len(value) + len(id.encode()) > max_bytes:
         sizes = ", ".join(f"{n} {np.asarray(a).nbytes} B" for n, a in outputs.items())
-        raise MessageError("result_too_large", f"result for message {id!r} from {obj['source']['topic']}"
+        what = "" if part is None else f" (part {part['index']} of {part['count']})"
+        raise MessageError("result_too_large", f"result{what} for message {id!r} from {obj['source']['topic']}"
                            f"/{obj['source']['partition']}/{obj['source']['offset']} is "
                            f"{len(value)} bytes, over the producer limit of {max_bytes} ({sizes}); "
                            "raise the producer max_request_size and the result topic's "
@@ -130,11 +140,15 @@ def decode_result(value: bytes) -> Result:
             labels = {str(n): [Label(str(r["label"]), float(r["score"]), int(r["index"]))
                                for r in rows] for n, rows in obj["labels"].items()}
         src = obj.get("source")
+        part = obj.get("part")
+        if part is not None and not (isinstance(part, dict) and isinstance(part.get("index"), int)
+                                     and isinstance(part.get("count"), int)):
+            raise ValueError(f"'part' must be a map with integer index and count, got {part!r}")
         return Result(id=msg_id, source=None if src is None else Source.from_wire(src, what),
                       pipeline=obj.get("pipeline"), model=obj.get("model"), outputs=outputs,
                       meta=obj.get("meta") or {}, timings=obj.get("timings") or {},
                       worker=obj.get("worker"), labels=labels, created_ms=obj.get("created_ms"),
-                      v=obj["v"])
+                      v=obj["v"], part=part, pipeline_version=obj.get("pipeline_version"))
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise MessageError("invalid_envelope", f"{what}: invalid result: {e} "
                            "(see schemas/result.v1.schema.json)", id=msg_id) from None

@@ -18,6 +18,7 @@ from worker.config import Route, WorkerConfig
 from worker.pipeline.headers import HeaderError, read_header
 from worker.pipeline.media import describe_head, image_format
 from worker.stream.errors import MessageError
+from worker.stream.media_checks import check_media
 from worker.stream.messages import check_inputs, decode_input
 from worker.stream.offsets import TopicPartition
 from worker.stream.plan import LanePlan, Plan
@@ -44,6 +45,7 @@ class Pending:
     reply_to: str | None = None
     received: float = 0.0  # time.time() when consumed
     lane: LanePlan | None = None  # the lane whose batch it joins
+    expect_frames: int | None = None  # a video input's frames, as its container declares them
 
 
 def clip(text: str | None, limit: int = 80) -> str:
@@ -161,10 +163,14 @@ class Router:
                     f"file (first bytes {describe_head(inputs[input_name])}); send JPEG, PNG, TIFF, "
                     "BMP, GIF, WebP, JPEG 2000 or PNM bytes", id=msg.id, pipeline=name)
             self._check_size(inputs[input_name], fmt, input_name, route, msg.id, name)
+        expect = None
+        for input_name, media in served.media_inputs.items():
+            expect = check_media(inputs[input_name], media.kind, media.stride, route, self.cfg.device,
+                                 msg_id=msg.id, input_name=input_name, pipeline=name, label=clip(msg.id))
         reply_to = msg.reply_to
         if reply_to is not None:
             self._check_reply_to(reply_to, msg.id, name, rp)
         return Pending(tp=(record.topic, record.partition), offset=record.offset, epoch=epoch,
                        key=record.key, value=record.value, timestamp_ms=record.timestamp,
                        id=msg.id, pipeline=name, route=route, inputs=inputs, meta=msg.meta or {},
-                       reply_to=reply_to, received=time.time(), lane=lane)
+                       reply_to=reply_to, received=time.time(), lane=lane, expect_frames=expect)

@@ -15,7 +15,7 @@ import numpy as np
 from worker.stream.errors import MessageError
 
 MAJOR = 1
-VERSION = "1.1"  # written by this code; readers accept any 1.x (1.1: reasons reply_to_refused, model_input_mismatch; dead letters' truncated)
+VERSION = "1.2"  # written by this code; readers accept any 1.x (1.1: reasons reply_to_refused, model_input_mismatch; dead letters' truncated; 1.2: see schemas/README.md)
 
 # dtypes that may travel in a message; anything else is refused with a clear error
 DTYPES = frozenset({"bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32",
