@@ -23,7 +23,9 @@ MAX_MESSAGE = 38_000  # the 260-frame clip (35 KB) fits, the 256x256 one (42 KB)
 MAX_DECODED = 3_000_000  # bytes of RGB frames: a 64x64 clip of more than 244 frames is over
 
 
-async def _read_all(bootstrap, results, dead, expect_results: int, expect_dead: int, timeout: float):
+async def _read_all(bootstrap, results, dead, expect_results: int, expect_dead: int, timeout: float,
+                    output: str = "frames"):
+    """Committed results as (id, part index, count, shape of ``output``) -> times seen, and dead letters."""
     consumer = AIOKafkaConsumer(results, dead, bootstrap_servers=bootstrap, group_id=None,
                                 auto_offset_reset="earliest", isolation_level="read_committed",
                                 max_partition_fetch_bytes=BIG, fetch_max_bytes=BIG)
@@ -36,7 +38,7 @@ async def _read_all(bootstrap, results, dead, expect_results: int, expect_dead: 
                 for r in records:
                     if tp.topic == results:
                         res = decode_result(r.value)
-                        parts[(res.id, res.part["index"], res.part["count"], res.outputs["frames"].shape)] += 1
+                        parts[(res.id, res.part["index"], res.part["count"], res.outputs[output].shape)] += 1
                     else:
                         d = decode_dead_letter(r.value, r.headers)
                         dl.setdefault(d.id, []).append((d.reason, d.error))
