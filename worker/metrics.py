@@ -118,8 +118,16 @@ def _create() -> SimpleNamespace:
                      multiprocess_mode="livesum"),
         assigned=Gauge(f"{p}_assigned_partitions", "Partitions assigned to this worker", ["topic"],
                        multiprocess_mode="livesum"),
+        reloads=Counter(f"{p}_repository_reloads", "Pipeline versions a live reload swapped in "
+                        "(loaded: added or changed) or out (unloaded)", ["pipeline", "action"]),
+        reload_failures=Counter(f"{p}_repository_reload_failures", "Pipeline versions a live "
+                                "reload could not load (the serving versions stay)", ["pipeline"]),
         lag=Gauge(f"{p}_consumer_lag", "High watermark minus consumer position, per partition",
                   ["topic", "partition"], multiprocess_mode="livemostrecent"),
+        model_requests=Counter(f"{p}_model_requests", "Inference requests sent to a model server "
+                               "(each try, retries included)", ["model"]),
+        model_retries=Counter(f"{p}_model_retries", "Inference requests tried again after the "
+                              "server was down or overloaded", ["model"]),
     )
 
 
@@ -160,6 +168,15 @@ def observe_end_to_end_ms(pipeline: str, record_timestamps_ms: Iterable[int],
             h.observe(max(0.0, (now_ms - ts) / 1000.0))
 
 
+def repository_reload(pipeline: str, action: str, n: int = 1) -> None:
+    """``action``: ``loaded`` (a version added or changed, swapped in) or ``unloaded``."""
+    _metrics().reloads.labels(pipeline, action).inc(n)
+
+
+def repository_reload_failed(pipeline: str) -> None:
+    _metrics().reload_failures.labels(pipeline).inc()
+
+
 def set_in_flight(n: int) -> None:
     _metrics().in_flight.set(n)
 
@@ -194,6 +211,14 @@ def set_assigned(partitions: Iterable) -> None:
 
 
 _known_topics: set[str] = set()
+
+
+def model_request(model: str) -> None:
+    _metrics().model_requests.labels(model).inc()
+
+
+def model_retry(model: str) -> None:
+    _metrics().model_retries.labels(model).inc()
 
 
 def set_lag(topic: str, partition: int, lag: int | float) -> None:
@@ -238,6 +263,8 @@ class StreamMetrics:
     set_lag = staticmethod(set_lag)
     update_lag = staticmethod(update_lag)
     set_assigned = staticmethod(set_assigned)
+    repository_reload = staticmethod(repository_reload)
+    repository_reload_failed = staticmethod(repository_reload_failed)
 
     @staticmethod
     def results_out(n: int = 1, topic: str = "") -> None:

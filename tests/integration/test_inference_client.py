@@ -201,11 +201,19 @@ def test_timeout_is_retried_then_unavailable(triton_classifier_server):
     samples = images(2)
     samples[0]["image"][0, 0, 0] = mean_classifier.SLOW_MARKER  # the model takes 3 s
     r = route(triton_classifier_server, "grpc", timeout_s=0.5, max_retry_s=1.2, backoff_max_s=0.3)
+    from prometheus_client import REGISTRY
+
+    def counted(name):  # the worker's /metrics (single-process registry here)
+        return REGISTRY.get_sample_value(f"dali_worker_model_{name}_total", {"model": r.name}) or 0.0
+
+    before = counted("requests"), counted("retries")
     t0 = time.monotonic()
     outcomes, stats = asyncio.run(run(r, samples))
     assert time.monotonic() - t0 < 6
     assert all(o.reason == "model_unavailable" for o in outcomes)
     assert "timed out" in outcomes[0].error and stats["retries"] >= 1
+    assert (counted("requests") - before[0], counted("retries") - before[1]) == \
+        (stats["requests"], stats["retries"])
     # the timed-out gRPC calls were cancelled, and Triton passed that on to the model (which
     # stops sleeping), so its one instance is free again for the next test at once
     t0 = time.monotonic()

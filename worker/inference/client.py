@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from worker import metrics
 from worker.inference import fit, labels as labels_mod
 from worker.inference.config import ModelRoute
 from worker.inference.errors import (
@@ -212,6 +213,7 @@ class ModelClient:
 
         def on_retry(err, delay):
             self.stats["retries"] += 1
+            metrics.model_retry(route.name)
             self._set_reachable(False, f"{route.model_ref}: [{err.status or 'no answer'}] {err}")
 
         async def send():
@@ -220,6 +222,7 @@ class ModelClient:
                 raise ModelUnavailableError(f"{route.model_ref}: the client was closed while the "
                                             "batch waited; its messages stay uncommitted")
             self.stats["requests"] += 1
+            metrics.model_request(route.name)
             return await transport.infer(route.name, route.version, req.arrays,
                                          self.plan.outputs, self._class_counts)
 
