@@ -93,8 +93,9 @@ def test_produce_envelopes(kafka_bootstrap, topic_name, photo_folder, capsys):
     for r in records:
         msg = decode_input(r.value, key=r.key, topic=r.topic, partition=r.partition, offset=r.offset)
         assert not msg.is_raw and msg.id == r.key.decode()
-        assert (msg.pipeline, msg.meta, msg.reply_to) == ("classify", {"camera": "7"}, "answers")
         name = "astronaut.jpg" if msg.id == "astronaut.jpg" else "more/chelsea.png"
+        mime = "image/jpeg" if name.endswith(".jpg") else "image/png"
+        assert (msg.pipeline, msg.meta, msg.reply_to) == ("classify", {"content_type": mime, "camera": "7"}, "answers")
         assert msg.inputs["images"].tobytes() == (photo_folder / name).read_bytes()
 
 

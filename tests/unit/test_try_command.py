@@ -78,7 +78,7 @@ def test_pipelines_command_loads_named_models(capsys):
 def test_pipelines_default_lists_without_loading(capsys):
     assert main(["pipelines", "--repository", REPO]) == 0
     out = capsys.readouterr().out
-    assert "repository " in out and "4 DALI model(s)" in out
+    assert "repository " in out and "6 DALI model(s)" in out
     assert "classify  version 1 of [1]  dali.py (Python, not imported)" in out
     assert "crop_window  version 1 of [1]  crop_window.py (Python, not imported)" in out
     assert "config.pbtxt: max_batch_size 32" in out

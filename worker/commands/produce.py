@@ -1,13 +1,18 @@
 """Send media files to a Kafka topic, one record per file: raw (the value is the file, the key
 its name) or as msgpack envelopes (schemas/input-envelope.v1.schema.json).
 
-Folders are read recursively, keeping files with an image extension (--ext to change). Keys
+Folders are read recursively, keeping files with an image, video (.mp4 .mkv .webm .mov) or
+audio (.wav .flac .ogg) extension (--ext to change). Each record has a ``content-type`` header
+with the file's MIME type (video/webm, audio/flac, ...), and an envelope also carries it as
+``meta.content_type``, which results copy: a hint for consumers; the worker itself reads the
+file's signature and container, never the hint. Keys
 are the file names (relative to the folder given), so results carry them as ids; with
 --repeat N the later copies get keys name#2 ... name#N. The producer is idempotent (acks=all).
 Progress (messages, MB, msg/s) goes to stderr, the summary to stdout.
 
 examples:
   dali-worker produce photos/ --topic images
+  dali-worker produce clips/ --topic clips            # .mp4 .mkv .webm files, one clip a record
   dali-worker produce cat.jpg dog.png --topic images --mode envelope --input images \\
       --pipeline classify --meta camera=7 --repeat 100 --rate 500
 """
@@ -24,6 +29,13 @@ MiB = 1024 * 1024
 DEFAULT_MAX_REQUEST = 16 * MiB
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".jp2",
                     ".j2k", ".jpx", ".pnm", ".ppm", ".pgm", ".pbm")
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mkv", ".webm", ".mov")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga")
+MEDIA_EXTENSIONS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS + AUDIO_EXTENSIONS
+# the types Python's mimetypes lacks or names differently on some systems
+_MIME = {".mkv": "video/x-matroska", ".webm": "video/webm", ".mp4": "video/mp4", ".m4v": "video/mp4",
+         ".mov": "video/quicktime", ".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg",
+         ".oga": "audio/ogg", ".jp2": "image/jp2", ".j2k": "image/jp2", ".webp": "image/webp"}
 RECORD_OVERHEAD = 256  # record + batch headers around key and value, with margin
 MAX_PENDING = 2000     # sends awaiting their ack before we wait for the oldest
 CACHE_LIMIT = 256 * MiB  # with --repeat, keep file contents in memory up to this total
@@ -53,10 +65,19 @@ def add_arguments(p) -> None:
                    help=f"producer max_request_size (default {DEFAULT_MAX_REQUEST}); the broker's "
                         "message.max.bytes must allow it too")
     p.add_argument("--ext", action="append", metavar=".EXT",
-                   help="file extensions to take from folders (repeatable; default: common image types)")
+                   help="file extensions to take from folders (repeatable; default: common image, "
+                        "video and audio types)")
     from worker.commands.kafka_clients import add_security_arguments
 
     add_security_arguments(p)
+
+
+def content_type(path: Path) -> str:
+    """The MIME type of a media file by its extension (application/octet-stream if unknown)."""
+    import mimetypes
+
+    ext = path.suffix.lower()
+    return _MIME.get(ext) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
 class UsageError(Exception):
@@ -146,7 +167,7 @@ def main(args) -> int:
 
     quiet_missing_topic_errors()
     try:
-        files = collect_files(args.paths, args.ext or IMAGE_EXTENSIONS)
+        files = collect_files(args.paths, args.ext or MEDIA_EXTENSIONS)
         meta = _parse_meta(args.meta)
         if args.mode == "raw" and (args.input or args.pipeline or meta or args.reply_to):
             raise UsageError("--input, --pipeline, --meta and --reply-to need --mode envelope "
@@ -161,7 +182,7 @@ def main(args) -> int:
             sizes[path] = path.stat().st_size
             need = sizes[path] + len(key.encode()) + 8 + RECORD_OVERHEAD
             if args.mode == "envelope":
-                need += 128 + len(args.input) + len(args.pipeline or "") + sum(map(len, args.meta))
+                need += 160 + len(args.input) + len(args.pipeline or "") + sum(map(len, args.meta))
             if need > args.max_request_size:
                 raise UsageError(_too_big(path, sizes[path], args.max_request_size))
     except UsageError as e:
@@ -242,10 +263,13 @@ async def _produce(args, files, sizes, meta) -> int:
                     if cache is not None:
                         cache[path] = data
                 k = key if rep == 1 else f"{key}#{rep}"
+                mime = content_type(path)
                 value = data if args.mode == "raw" else encode_input(
-                    k, {args.input: data}, pipeline=args.pipeline, meta=meta, reply_to=args.reply_to)
+                    k, {args.input: data}, pipeline=args.pipeline, meta={"content_type": mime, **meta},
+                    reply_to=args.reply_to)
                 try:
-                    fut = await producer.send(args.topic, value, key=k.encode())
+                    fut = await producer.send(args.topic, value, key=k.encode(),
+                                              headers=[("content-type", mime.encode())])
                 except MessageSizeTooLargeError:
                     error = _too_big(path, len(value), args.max_request_size)
                     failed += 1

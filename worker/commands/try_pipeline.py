@@ -6,6 +6,13 @@ Examples:
   dali-worker try classify tests/data/*.jpg
   dali-worker try crop_window tests/data/chelsea.jpg --value window=0.25,0.25,0.5,0.5
   dali-worker try classify photo.jpg --save out/ --device 0
+  dali-worker try video_frames clip.webm --cut frame          # a clip: its frames as results
+  dali-worker try audio_melspec talk.flac --cut sequence --sequence-length 100
+
+Video (MP4, MKV, WebM) and audio (WAV, FLAC, Ogg) files are read as the worker reads them: what
+their container declares is printed, and a clip the worker would refuse (a codec this device
+does not decode, truncated, decoded short of its declared frames) is an ERROR line, with the
+reason code its dead letter would have.
 
 The repository is --repository, else $DSW_REPOSITORY, else ./pipelines. Python pipelines see
 DALI_DEVICE=cpu or gpu (from --device) when they are serialized.
@@ -34,6 +41,10 @@ def add_arguments(p) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="max batch size (default: the model's)")
     p.add_argument("--threads", type=int, default=None, help="DALI CPU threads (default: the model's)")
     p.add_argument("--cast", default=None, help="cast all outputs, e.g. float16 or uint8")
+    p.add_argument("--cut", choices=("clip", "frame", "sequence"), default="clip",
+                   help="how the worker's route would cut each input's outputs into results (default clip)")
+    p.add_argument("--sequence-length", type=int, default=0, help="with --cut sequence: rows per result")
+    p.add_argument("--sequence-stride", type=int, default=0, help="with --cut sequence: rows between starts")
     p.add_argument("--save", type=Path, default=None, metavar="DIR",
                    help="save outputs as DIR/<file stem>.<output>.npy instead of printing summaries")
 
@@ -126,8 +137,41 @@ def _values(model, items: list[str], media_input: str) -> dict:
     return out
 
 
+def _route(args):
+    from worker.config import ConfigError, Route
+
+    route = Route(inputs=["try"], cut=args.cut, sequence_length=args.sequence_length,
+                  sequence_stride=args.sequence_stride)
+    try:
+        route.check("--cut")
+    except ConfigError as e:
+        raise UsageError(str(e).replace("cut = \"sequence\" needs sequence_length", "--cut sequence needs "
+                                        "--sequence-length")) from None
+    return route
+
+
+def _check_media(data: bytes, media, route, model, input_name: str, path: Path):
+    """(frames the decoder should give, None), or (None, why the worker would refuse it)."""
+    from worker.pipeline.containers import ContainerError, probe
+    from worker.stream.errors import MessageError
+    from worker.stream.media_checks import check_media
+
+    try:
+        print(f"{path}: {probe(data).describe()}")
+    except ContainerError:
+        pass
+    try:
+        device = "cpu" if model.device in ("cpu", None) else str(model.device)
+        return check_media(data, media.kind, media.stride, route, device, msg_id=str(path),
+                           input_name=input_name, pipeline=model.name, label=repr(str(path))), None
+    except MessageError as e:
+        return None, f"[{e.reason}] {e}"
+
+
 def main(args) -> int:
+    from worker.pipeline.media import media_inputs
     from worker.pipeline.runner import PipelineRunner
+    from worker.stream.fanout import cut, shortfall
     from worker.repository.errors import RepositoryError
     from worker.repository.find import default_repository
     from worker.repository.load import load_model
@@ -145,24 +189,48 @@ def main(args) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    samples = []
+    try:
+        route = _route(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    samples, checked = [], []
+    media = media_inputs(model.serialized).get(media_input)
     for path in args.files:
         if not path.is_file():
             print(f"error: {path}: no such file", file=sys.stderr)
             return 2
-        samples.append({media_input: path.read_bytes(), **fixed})
+        data = path.read_bytes()
+        checked.append(_check_media(data, media, route, model, media_input, path) if media else (None, None))
+        samples.append({media_input: data, **fixed})
     runner = PipelineRunner(model, feed=args.feed, output_cast=args.cast)
-    results = runner.run(samples)
+    ready = [i for i, (_, err) in enumerate(checked) if err is None]
+    ran = dict(zip(ready, runner.run([samples[i] for i in ready]))) if ready else {}
     if args.save:
         args.save.mkdir(parents=True, exist_ok=True)
     failed = 0
     print(f"model {model.name} version {model.version} on {model.device}: {len(samples)} file(s)")
-    for path, res in zip(args.files, results):
+    for i, path in enumerate(args.files):
+        expect, refused = checked[i]
+        if refused:
+            failed += 1
+            print(f"{path}: ERROR {refused}")
+            continue
+        res = ran[i]
         if not res.ok:
             failed += 1
             print(f"{path}: ERROR {res.error}")
             continue
-        print(f"{path}:")
+        short = shortfall(res.outputs, expect)
+        if short:
+            failed += 1
+            print(f"{path}: ERROR [incomplete_media] {short}")
+            continue
+        print(f"{path}:" + (f" ({expect} frames expected)" if expect is not None else ""))
+        if args.cut != "clip":
+            parts = cut(res.outputs, route)
+            first = ", ".join(f"{n} {list(a.shape)}" for n, a in parts[0].outputs.items())
+            print(f"  cut {args.cut}: {len(parts)} results (the first: {first})")
         for name, arr in res.outputs.items():
             line = f"  {name}: {arr.dtype} {list(arr.shape)}"
             if args.save:
