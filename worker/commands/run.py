@@ -41,6 +41,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="ragged: a list of variable-length samples (default); padded: one zero-padded array")
     g.add_argument("--output-dtype", metavar="DTYPE",
                    help="cast outputs for the wire (float16, uint8, ...); a float32 224x224x3 tensor is 600 KB")
+    g.add_argument("--cut", choices=["clip", "frame", "sequence"],
+                   help="video/audio: one result per input (clip, default), per frame, or per sequence "
+                        "of --sequence-length frames every --sequence-stride")
+    g.add_argument("--sequence-length", type=int, metavar="N", help="with --cut sequence: frames (rows) per result")
+    g.add_argument("--sequence-stride", type=int, metavar="N",
+                   help="with --cut sequence: frames between starts (default: the length)")
+    g.add_argument("--max-decoded-bytes", type=int, metavar="BYTES",
+                   help="video/audio inputs declaring more decoded bytes (frames x W x H x 3) are "
+                        "dead-lettered undecoded (default 2 GiB; 0: no cap)")
 
     k = p.add_argument_group("Kafka")
     k.add_argument("--bootstrap-servers", help="default $KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092")
