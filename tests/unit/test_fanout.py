@@ -93,3 +93,18 @@ def test_one_part_too_large_makes_the_input_one_dead_letter():
     (r,) = unit.records
     dl = decode_dead_letter(r.value)
     assert dl.reason == "result_too_large" and "part 0 of 3" in dl.error
+
+
+def test_tail_shows_which_part_a_result_is():
+    from types import SimpleNamespace
+
+    from worker.commands.tail import describe, format_lines
+
+    cfg, p = _setup(cut="frame")
+    unit = build_unit([p], [Outcome(True, outputs={"frames": np.zeros((3, 2, 2, 3), np.uint8)})], cfg, {})
+    r = unit.records[1]
+    rec = SimpleNamespace(topic="out", partition=0, offset=1, key=r.key, value=r.value, headers=r.headers,
+                          timestamp=0)
+    d = describe(rec)
+    assert d["part"]["index"] == 1 and d["part"]["count"] == 3
+    assert format_lines(d)[0].startswith("result clip-1 part 2/3  pipeline=v")

@@ -67,6 +67,13 @@ def _jsonable(obj):
 
 
 def _media_kind(value: bytes) -> str:
+    from worker.pipeline.containers import ContainerError, probe
+
+    if value[:4] in (b"\x1a\x45\xdf\xa3", b"fLaC", b"OggS") or value[4:8] == b"ftyp" or value[8:12] == b"WAVE":
+        try:
+            return probe(value).describe()
+        except ContainerError as e:
+            return f"media ({e})"
     sigs = {b"\xff\xd8": "jpeg", b"\x89PNG": "png", b"II*\x00": "tiff", b"MM\x00*": "tiff",
             b"RIFF": "riff/webp", b"GIF8": "gif", b"BM": "bmp"}
     return next((k for s, k in sigs.items() if value.startswith(s)), "bytes")
@@ -104,7 +111,7 @@ def describe(record, top: int = 5) -> dict:
                           for lb in rows[:top]] for n, rows in (r.labels or {}).items()}
             return {**base, "kind": "result", "id": r.id, "pipeline": r.pipeline, "model": r.model,
                     "source": r.source and str(r.source), "outputs": outputs, "labels": labels,
-                    "timings": r.timings, "meta": _jsonable(r.meta), "worker": r.worker}
+                    "timings": r.timings, "meta": _jsonable(r.meta), "worker": r.worker, "part": r.part}
         if kind == "input":
             m = decode_input(value, key=record.key, topic=record.topic,
                              partition=record.partition, offset=record.offset, mode="envelope")
@@ -122,7 +129,9 @@ def format_lines(d: dict) -> list[str]:
     if kind == "result":
         model = d["model"] and f"{d['model']['name']}:{d['model'].get('version') or '-'}"
         total = d["timings"].get("total_ms")
-        head = (f"result {d['id']}  pipeline={d['pipeline']}" + (f" model={model}" if model else "")
+        part = d.get("part")
+        head = (f"result {d['id']}" + (f" part {part['index'] + 1}/{part['count']}" if part else "")
+                + f"  pipeline={d['pipeline']}" + (f" model={model}" if model else "")
                 + f"  [{where}]" + (f"  {total:.1f} ms" if total is not None else ""))
         lines = [head]
         for name, o in d["outputs"].items():
