@@ -96,3 +96,19 @@ def test_check_media_reasons():
     assert e.value.reason == "decode_error" and "audio pipeline" in str(e.value)
     # damage inside frame data keeps the structure readable: DALI's decoder meets it
     assert _check(damaged_frames(clip(frames=60), 20)) == 60
+
+
+def test_the_worker_finds_the_media_inputs_and_the_decoder_stride(monkeypatch):
+    from pathlib import Path
+
+    from worker.pipeline.media import MediaInput, decoder_inputs, media_inputs
+    from worker.repository.load import load_model
+
+    monkeypatch.setenv("DALI_DEVICE", "cpu")
+    repo = Path(__file__).resolve().parents[2] / "pipelines"
+    video = load_model(repo, "video_frames", device="cpu", num_threads=1)
+    audio = load_model(repo, "audio_melspec", device="cpu", num_threads=1)
+    image = load_model(repo, "classify", device="cpu", num_threads=1)
+    assert media_inputs(video.serialized) == {"video": MediaInput("video", stride=2)}
+    assert media_inputs(audio.serialized) == {"audio": MediaInput("audio", stride=1)}
+    assert media_inputs(image.serialized) == {} and decoder_inputs(video.serialized) == set()
