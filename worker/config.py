@@ -62,6 +62,9 @@ class Route:
     # frames x width x height x 3 bytes (RGB frames), or samples x channels x 4 (float32);
     # larger inputs are dead-lettered (media_too_large) before DALI decodes them; 0 = no cap
     max_decoded_bytes: int = 2 * 1024 * MiB
+    # the version of 'pipeline' for messages that name none (an envelope's pipeline_version
+    # wins); 0: the highest version the repository's version_policy serves
+    pipeline_version: int = 0
     model: dict | None = None  # forward to a KServe-V2/Triton model (worker/inference)
 
     def check(self, where: str) -> None:
@@ -85,6 +88,9 @@ class Route:
             raise ConfigError(f"{where}: cut = \"sequence\" needs sequence_length >= 1 (frames per result)")
         if self.sequence_length < 0 or self.sequence_stride < 0 or self.max_decoded_bytes < 0:
             raise ConfigError(f"{where}: sequence_length, sequence_stride and max_decoded_bytes must be >= 0")
+        if self.pipeline_version < 0 or (self.pipeline_version and not self.pipeline):
+            raise ConfigError(f"{where}: pipeline_version={self.pipeline_version} needs the route's "
+                              "'pipeline' and a version number >= 1 (0: the highest served)")
         if isinstance(self.allow_reply_to, str):
             self.allow_reply_to = _coerce("allow_reply_to", self.allow_reply_to, False, f"{where}.")
         if isinstance(self.reply_to, str):
@@ -152,6 +158,10 @@ class WorkerConfig:
     commit_interval_ms: int = 1000
     session_timeout_ms: int = 30000
     max_poll_interval_ms: int = 300000
+    # how long a Kafka request may go unanswered before the client drops the connection and
+    # retries (producer and consumer); a broker that stays silent longer makes an unacked
+    # outcome fail, and the worker stops without committing it (exit 1: its supervisor restarts it)
+    request_timeout_ms: int = 40000
     transactional_id_prefix: str = ""  # default: "<group_id>-<hostname>"; the slot is appended
     compression: str | None = None  # producer compression_type: gzip, lz4, zstd, snappy
     worker_id: str = ""
@@ -162,6 +172,9 @@ class WorkerConfig:
     # has not turned for 30 s
     liveness_timeout_s: float = 300.0
     drain_timeout_s: float = 30.0
+    # live reload (worker/stream/reload.py): look at the repository every this many seconds and
+    # load added or changed versions in the background; 0: never (Triton's --model-control-mode=poll)
+    repository_poll_s: float = 0.0
     state_dir: str = ""  # poison-message journal (worker/stream/poison.py); default under ~/.cache
     # Kafka security (worker/kafka_security.py, docs/security.md); passwords only from files or
     # $DSW_SASL_PASSWORD / $DSW_SSL_KEY_PASSWORD, never as values here
@@ -193,6 +206,9 @@ class WorkerConfig:
                 seen[t] = i
         if self.procs < 1:
             raise ConfigError("procs must be >= 1")
+        if self.repository_poll_s < 0:
+            raise ConfigError(f"repository_poll_s={self.repository_poll_s}; give seconds between looks "
+                              "at the repository, or 0 for no live reload")
         if self.max_inflight_batches < 1:
             raise ConfigError("max_inflight_batches must be >= 1")
         if self.max_partition_fetch_bytes < self.max_message_bytes:

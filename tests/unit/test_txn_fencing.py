@@ -60,6 +60,7 @@ class _Txn:
 
     def __init__(self):
         self.errors, self.committed = [], []
+        self._txn_partitions, self._txn_consumer_group = set(), None
 
     def error_transaction(self, exc):
         self.errors.append(exc)
@@ -101,3 +102,69 @@ def test_success_is_handed_to_aiokafka():
     assert h.handle_response(_response(0)) is None
     assert h._sender._txn_manager.committed == [(TopicPartition("in", 1), 100, "g")]
     assert h.create_request().prepare({28: (0, 3)}).generation_id == 7
+
+
+# -- OffsetFetch v7 with require_stable (worker/stream/txn_stable_offsets.py) ----------------------
+from worker.stream.txn_stable_offsets import (OffsetFetchResponse_v7, StableOffsetFetchRequest,  # noqa: E402
+                                              _unstable, as_v3)
+
+
+def test_offset_fetch_v7_asks_for_stable_offsets():
+    s = StableOffsetFetchRequest("g", [("in", [0, 1])]).prepare({9: (1, 9)})
+    assert s.API_VERSION == 7 and s.FLEXIBLE_VERSION
+    assert s.encode() == (_cstr("g") + _uvarint(2) + _cstr("in") + _uvarint(3) + struct.pack(">ii", 0, 1)
+                          + b"\x00" + b"\x01" + b"\x00")  # topic tags, require_stable=true, tags
+    assert StableOffsetFetchRequest("g", [("in", [0])]).prepare({9: (1, 5)}).API_VERSION == 3  # older broker
+
+
+def _fetch_response(code: int, group_code: int = 0) -> OffsetFetchResponse_v7:
+    part = struct.pack(">iqi", 0, 120, -1) + _cstr("") + struct.pack(">h", code) + b"\x00"
+    raw = (struct.pack(">i", 0) + _uvarint(2) + _cstr("in") + _uvarint(2) + part + b"\x00"
+           + struct.pack(">h", group_code) + b"\x00")
+    return OffsetFetchResponse_v7.decode(BytesIO(raw))
+
+
+def test_v7_answers_reach_aiokafka_in_the_v3_shape_it_parses():
+    ok = _fetch_response(0)
+    assert not _unstable(ok)
+    assert as_v3(ok, [("in", [0])]).topics == [("in", [(0, 120, "", 0)])]
+    assert _unstable(_fetch_response(88)) == [("in", 0)]  # pending in a transaction: ask again
+    # a group-level error (coordinator loading) goes to every partition, so aiokafka retries it
+    # instead of reading "no committed offset" and resetting to earliest
+    loading = as_v3(_fetch_response(0, group_code=14), [("in", [0, 1])])
+    assert loading.topics == [("in", [(0, -1, "", 14), (1, -1, "", 14)])]
+
+
+def test_the_refused_transaction_is_really_aborted_on_the_broker():
+    """With aiokafka's own transaction manager: after the refusal the abort must send
+    EndTxn(ABORT); aiokafka's error_transaction() alone forgets the partitions, the abort then
+    looks empty and is skipped, and the next commit publishes the refused records."""
+    import asyncio
+
+    from aiokafka.producer.transaction_manager import TransactionManager, TransactionResult
+
+    async def scenario():
+        txn = TransactionManager("tx-0", 60000)
+        txn.set_pid_and_epoch(42, 3)
+        txn.begin_transaction()
+        out = TopicPartition("out", 0)
+        txn.maybe_add_partition_to_txn(out)
+        txn.partition_added(out)
+        offsets = {TopicPartition("in", 1): OffsetAndMetadata(100, "")}
+        fut = txn.add_offsets_to_txn(offsets, "g")
+        txn.consumer_group_added("g")
+
+        class Sender:
+            _retry_backoff = 0.1
+            _txn_manager = txn
+
+        handler = FencedTxnOffsetCommitHandler(Sender(), offsets, GROUP)
+        assert handler.handle_response(_response(25)) is None
+        with pytest.raises(StaleGroupMembership):
+            await fut
+        txn.aborting_transaction()
+        assert txn.needs_transaction_commit() is TransactionResult.ABORT
+        assert not txn.is_empty_transaction(), "the abort would be skipped: EndTxn(ABORT) never sent"
+        assert out in txn.txn_partitions
+
+    asyncio.run(scenario())

@@ -7,6 +7,7 @@ from aiokafka.consumer.subscription_state import ConsumerRebalanceListener
 from worker.config import WorkerConfig
 from worker.kafka_security import KafkaSecurity, start_explained
 from worker.stream.txn_fencing import FencingProducer
+from worker.stream.txn_stable_offsets import stable_offsets
 
 
 class _ExplainedStart:
@@ -72,11 +73,15 @@ def make_consumer(cfg: WorkerConfig, listener: ConsumerRebalanceListener | None 
         # DALI runs in a thread and the loop keeps calling getmany() even while partitions are
         # paused, so this only trips when the loop itself is stuck (aiokafka #848)
         max_poll_interval_ms=cfg.max_poll_interval_ms,
+        request_timeout_ms=cfg.request_timeout_ms,
         # inputs written by transactional producers: never read aborted data; in exactly-once
         # mode this is also what makes a re-read of our own outputs consistent
         isolation_level="read_committed" if cfg.delivery == "exactly-once" else "read_uncommitted",
         **sec.client_kwargs(),
     )
+    if cfg.delivery == "exactly-once":
+        # a partition's new owner waits for offsets still pending in an open transaction (KIP-447)
+        stable_offsets(consumer)
     _secured(consumer, cfg, sec)
     consumer.subscribe(topics=cfg.input_topics, listener=listener)
     return consumer
@@ -90,7 +95,7 @@ def make_producer(cfg: WorkerConfig) -> AIOKafkaProducer:
         max_request_size=cfg.max_request_bytes,
         compression_type=cfg.compression,
         linger_ms=5,  # results of one batch leave in few requests
-        request_timeout_ms=40000,
+        request_timeout_ms=cfg.request_timeout_ms,
         **sec.client_kwargs(),
     )
     if cfg.delivery == "exactly-once":

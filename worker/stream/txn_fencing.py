@@ -146,6 +146,24 @@ class FencedTxnOffsetCommitRequest(Request[TxnOffsetCommitRequest_v0 | TxnOffset
             [(topic, [(p, off, -1, meta, {}) for p, off, meta in parts], {}) for topic, parts in self.topics], {})
 
 
+def abortable_error(txn, exc: Exception) -> None:
+    """Put the transaction in aiokafka's abortable-error state *without* forgetting what it holds.
+
+    aiokafka's ``error_transaction`` clears the partitions and the group already added to the
+    transaction; ``abort_transaction`` then takes it for an empty one and never sends
+    EndTxn(ABORT): the broker keeps the transaction open, and the producer's *next* transaction
+    (the same producer id and epoch, the same partitions) commits the "aborted" records with its
+    own. The broker-SIGKILL chaos test caught exactly that: a zombie's 64 aborted results
+    published by the following commit."""
+    partitions, group = set(txn._txn_partitions), txn._txn_consumer_group
+    txn.error_transaction(exc)
+    txn._txn_partitions.update(partitions)
+    txn._txn_consumer_group = group
+    # the caller gets exc from send_offsets_to_transaction; the transaction's own waiter holds it
+    # too and is replaced on abort: mark it seen, so that asyncio does not log it as lost
+    txn.wait_for_transaction_end().exception()
+
+
 class _Errors:
     """A v3 response as aiokafka's v0 handler reads it: ``errors = [(topic, [(partition, code)])]``."""
 
@@ -172,11 +190,7 @@ class FencedTxnOffsetCommitHandler(TxnOffsetCommitHandler):
         if stale:
             exc = StaleGroupMembership(self._group, stale[0][2], sorted((t, p) for t, p, _ in stale))
             log.debug("%s", exc)
-            txn = self._sender._txn_manager
-            txn.error_transaction(exc)  # abortable, not fatal to the producer
-            # the caller gets exc from send_offsets_to_transaction; the transaction's own waiter
-            # holds it too and is replaced on abort: seen, so asyncio does not log it as lost
-            txn.wait_for_transaction_end().exception()
+            abortable_error(self._sender._txn_manager, exc)
             return None
         return super().handle_response(resp)
 
