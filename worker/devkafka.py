@@ -250,6 +250,11 @@ class KafkaBroker:
     secure: bool = False
     users: dict[str, str] = field(default_factory=dict)  # SCRAM/PLAIN users besides admin
     admin_password: str = ""
+    # (port, advertised port): a second plaintext listener named EXTERNAL whose advertised address
+    # is another one, a proxy in front of it (tests/tcp_proxy.py): clients that bootstrap through
+    # the proxy learn the proxy's address from metadata, so all their traffic crosses it, while
+    # the broker's own traffic and the tests' clients use the direct listener
+    external: tuple[int, int] | None = None
     _proc: subprocess.Popen | None = None
 
     @property
@@ -332,6 +337,11 @@ class KafkaBroker:
         }
         if self.secure:
             props.update(self._secure_properties(controller_port))
+        if self.external:
+            port, advertised = self.external
+            props["listeners"] += f",EXTERNAL://127.0.0.1:{port}"
+            props["advertised.listeners"] += f",EXTERNAL://127.0.0.1:{advertised}"
+            props["listener.security.protocol.map"] += ",EXTERNAL:PLAINTEXT"
         props.update(self.extra_properties)
         return "".join(f"{k}={v}\n" for k, v in props.items())
 
@@ -363,7 +373,11 @@ class KafkaBroker:
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
         if fmt.returncode != 0:
             raise BrokerError(f"kafka StorageTool format failed:\n{fmt.stdout[-2000:]}{fmt.stderr[-2000:]}")
-        log = open(self.data_dir / "broker.log", "wb")
+        return self._launch()
+
+    def _launch(self) -> "KafkaBroker":
+        java, cp, conf = find_java(), f"{kafka_libs()}/*", self.data_dir / "server.properties"
+        log = open(self.data_dir / "broker.log", "ab")  # a restart appends to the first run's log
         self._proc = subprocess.Popen(
             [java, f"-Xmx{self.heap}", "-Xms256m",
              "-XX:+UseG1GC", "-Djava.awt.headless=true",
@@ -380,6 +394,26 @@ class KafkaBroker:
             self.stop()
             raise
         return self
+
+    def kill(self) -> None:
+        """Chaos tests: SIGKILL the broker (no clean shutdown, no flush) and keep its data
+        directory and ports for ``restart``."""
+        if self._proc is None:
+            raise BrokerError("the broker is not running")
+        self._proc.kill()
+        self._proc.wait(timeout=30)
+        (REGISTRY / f"{self._proc.pid}.json").unlink(missing_ok=True)
+        self._proc = None
+
+    def restart(self) -> "KafkaBroker":
+        """Start again on the same data directory, ports and cluster id, after ``kill`` (or a
+        crash): Kafka recovers its logs, the transaction and group state from them."""
+        if self._proc is not None and self._proc.poll() is None:
+            raise BrokerError("the broker is still running: kill() it first")
+        if self.data_dir is None or not (self.data_dir / "server.properties").exists():
+            raise BrokerError("nothing to restart: start() the broker first")
+        self._proc = None
+        return self._launch()
 
     def add_acls(self, acls: list[tuple[str, str, str, str, str, str]]) -> None:
         """Create ACLs as admin, each ``(resource_type, pattern_type, name, principal, operation,

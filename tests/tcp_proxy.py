@@ -1,0 +1,120 @@
+"""A TCP proxy that a test controls, between the worker and the broker (chaos tests): added
+latency, every connection reset at once, and a blackhole (bytes are held, not delivered, in both
+directions, and new connections are accepted but not connected on, as when a network path goes
+silent; they flow again once it heals, as TCP's retransmissions would deliver them).
+
+It runs its own asyncio loop in a daemon thread; the control methods are called from the test's
+thread. Kafka clients learn broker addresses from metadata, so the broker must advertise the
+proxy's address on the listener the proxy forwards to (``KafkaBroker(external=...)``)."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+import threading
+
+
+class TcpProxy:
+    def __init__(self, target_port: int, port: int = 0, host: str = "127.0.0.1") -> None:
+        self.host, self.target_port, self.port = host, target_port, port
+        self.latency_s = 0.0
+        self.connections_seen = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
+        self._open: asyncio.Event | None = None
+        self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._server: asyncio.AbstractServer | None = None
+
+    # -- control (from the test's thread) -----------------------------------------------------
+    def start(self) -> "TcpProxy":
+        self._thread.start()
+        self._call(self._start())
+        return self
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every chunk by this much in each direction (order is kept)."""
+        self.latency_s = seconds
+
+    def blackhole(self, on: bool) -> None:
+        self._call(self._set_open(not on))
+
+    def reset_all(self) -> int:
+        """Reset every open connection (RST, as a dropped NAT entry or a restarted firewall
+        does); returns how many were open."""
+        return self._call(self._reset_all())
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self._call(self._stop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def __enter__(self) -> "TcpProxy":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _call(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
+
+    # -- on the proxy's loop --------------------------------------------------------------------
+    async def _start(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _set_open(self, is_open: bool) -> None:
+        (self._open.set if is_open else self._open.clear)()
+
+    async def _reset_all(self) -> int:
+        pairs = list(self._pairs)
+        for pair in pairs:
+            for w in pair:
+                _rst(w)
+        return len(pairs)
+
+    async def _stop(self) -> None:
+        self._server.close()
+        await self._reset_all()
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        self.connections_seen += 1
+        await self._open.wait()  # a blackhole: the connection is accepted, nothing answers
+        try:
+            up_r, up_w = await asyncio.open_connection(self.host, self.target_port)
+        except OSError:
+            _rst(client_w)
+            return
+        pair = (client_w, up_w)
+        self._pairs.add(pair)
+        try:
+            await asyncio.gather(self._pump(client_r, up_w), self._pump(up_r, client_w))
+        finally:
+            self._pairs.discard(pair)
+            for w in pair:
+                _rst(w)
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                if self.latency_s:
+                    await asyncio.sleep(self.latency_s)
+                await self._open.wait()
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            _rst(writer)  # one side gone: the other hears it at once, as with a real hop
+
+
+def _rst(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(Exception):
+        writer.transport.abort()
