@@ -102,7 +102,7 @@ def _create() -> SimpleNamespace:
         # now, or this process's values would never reach the shared folder.
         values.ValueClass = values.get_value_class()
     p = PREFIX
-    return SimpleNamespace(
+    m = SimpleNamespace(
         messages_in=Counter(f"{p}_messages_in", "Records consumed from input topics", ["topic"]),
         messages_out=Counter(f"{p}_messages_out", "Result records published", ["topic"]),
         dead_letters=Counter(f"{p}_dead_letters", "Records sent to the dead-letter topic", ["reason"]),
@@ -129,6 +129,13 @@ def _create() -> SimpleNamespace:
         model_retries=Counter(f"{p}_model_retries", "Inference requests tried again after the "
                               "server was down or overloaded", ["model"]),
     )
+    # Every reason at 0 from the start: a counter series that first appears at N has no
+    # increase to rate() over, so a burst of dead letters within one scrape would never show.
+    from worker.reasons import Reason
+
+    for reason in Reason:
+        m.dead_letters.labels(reason.value)
+    return m
 
 
 # ---- helpers the stream loop calls --------------------------------------------------------
