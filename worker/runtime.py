@@ -53,51 +53,80 @@ def dali_threads(cfg: WorkerConfig) -> int:
     return cfg.num_threads or os.cpu_count() or 2
 
 
-def build_lanes(cfg: WorkerConfig) -> tuple[object, dict, dict]:
-    """Load the pipelines the routes serve (and no other: a dali.py is code), compile the route
-    plan, and give each lane its runner: one DALI pipeline and thread per distinct
-    (pipeline, feed, output dtype), shared by the lanes that have the same."""
-    from worker.pipeline.isolation import IsolatedRunner
-    from worker.pipeline.media import decoder_inputs, media_inputs
-    from worker.pipeline.runner import PipelineRunner
+def load_pipeline(cfg: WorkerConfig, name: str, version: int):
+    """One served version of a pipeline as the worker runs it (imports a dali.py: trusted code)."""
     from worker.repository.load import load_model
-    from worker.stream.plan import ServedPipeline, compile_plan, served_pipelines
+
+    device = "cpu" if cfg.device == "cpu" else int(cfg.device)
+    return load_model(Path(cfg.repository), name, version=version, device=device,
+                      num_threads=dali_threads(cfg))
+
+
+def served_pipeline(model):
+    """What routing needs to know of a loaded model (one version)."""
+    from worker.pipeline.media import decoder_inputs, media_inputs
+    from worker.stream.plan import ServedPipeline
+
+    specs = {s.name: (s.dtype, s.ndim) for s in model.inputs}
+    return ServedPipeline(model.name, specs, model.max_batch_size,
+                          image_inputs=frozenset(decoder_inputs(model.serialized)),
+                          media_inputs=media_inputs(model.serialized), version=model.version)
+
+
+def make_lane(cfg: WorkerConfig, lp, model, runners: dict):
+    """The Lane of ``lp``: its runner from ``runners`` (by ``runner_key``), or a new one (a DALI
+    pipeline, in a child process unless isolate_dali is off, and the thread that feeds it)."""
+    from worker.pipeline.isolation import IsolatedRunner
+    from worker.pipeline.runner import PipelineRunner
     from worker.stream.worker import Lane
+
+    if lp.runner_key not in runners:
+        kind = IsolatedRunner if cfg.isolate_dali else PipelineRunner
+        runner = kind(model, feed=lp.feed, output_cast=lp.output_dtype)
+        prefix = f"dali-{lp.pipeline.name}-v{lp.version}"
+        runners[lp.runner_key] = (runner, ThreadPoolExecutor(1, thread_name_prefix=prefix))
+    runner, pool = runners[lp.runner_key]
+    return Lane(plan=lp, run=runner.run, pool=pool, close=runner.close, isolated=cfg.isolate_dali,
+                runner=runner)
+
+
+def build_lanes(cfg: WorkerConfig) -> tuple[object, dict, dict]:
+    """Load the pipelines the routes serve (and no other: a dali.py is code), every version
+    their version_policy serves, compile the route plan, and give each lane its runner: one
+    DALI pipeline and thread per distinct (pipeline, version, feed, output dtype), shared by
+    the lanes that have the same. Returns the plan, the lanes and ``{name: {version: model}}``."""
+    from worker.repository.versions import served_versions
+    from worker.stream.plan import compile_plan, served_pipelines
 
     repo = Path(cfg.repository)
     if not repo.is_dir():
         raise ConfigError(f"model repository {repo} does not exist (set --repository or $DSW_REPOSITORY)")
-    device = "cpu" if cfg.device == "cpu" else int(cfg.device)
-    models, served = {}, {}
+    models: dict[str, dict[int, object]] = {}
     for name in served_pipelines(cfg):
-        model = load_model(repo, name, device=device, num_threads=dali_threads(cfg))
-        specs = {s.name: (s.dtype, s.ndim) for s in model.inputs}
-        served[name] = ServedPipeline(name, specs, model.max_batch_size,
-                                      image_inputs=frozenset(decoder_inputs(model.serialized)),
-                                      media_inputs=media_inputs(model.serialized))
-        models[name] = model
-        log.info("loaded pipeline %s version %s on %s: inputs %s, outputs %s, max batch %d", name,
-                 model.version, device, ", ".join(f"{s.name}:{s.dtype}" for s in model.inputs),
-                 ", ".join(f"{s.name}:{s.dtype}/{s.ndim}d" for s in model.outputs), model.max_batch_size)
+        for version in served_versions(repo, name):
+            model = load_pipeline(cfg, name, version)
+            models.setdefault(name, {})[version] = model
+            log.info("loaded pipeline %s version %s on %s: inputs %s, outputs %s, max batch %d%s", name,
+                     model.version, cfg.device, ", ".join(f"{s.name}:{s.dtype}" for s in model.inputs),
+                     ", ".join(f"{s.name}:{s.dtype}/{s.ndim}d" for s in model.outputs),
+                     model.max_batch_size, "" if model.batched else " (unbatched)")
+    served = {name: {v: served_pipeline(m) for v, m in by_version.items()}
+              for name, by_version in models.items()}
     plan = compile_plan(cfg, served)
     runners: dict[tuple, tuple] = {}
-    lanes = {}
-    for key, lp in plan.lanes.items():
-        if lp.runner_key not in runners:
-            kind = IsolatedRunner if cfg.isolate_dali else PipelineRunner
-            runner = kind(models[lp.pipeline.name], feed=lp.feed, output_cast=lp.output_dtype)
-            runners[lp.runner_key] = (runner, ThreadPoolExecutor(1, thread_name_prefix=f"dali-{lp.pipeline.name}"))
-        runner, pool = runners[lp.runner_key]
-        lanes[key] = Lane(plan=lp, run=runner.run, pool=pool, close=runner.close,
-                          isolated=cfg.isolate_dali)
+    lanes = {key: make_lane(cfg, lp, models[lp.pipeline.name][lp.version], runners)
+             for key, lp in plan.lanes.items()}
     for rp in plan.routes:
         r = rp.route
         log.info("%s -> %s: %s, batches of up to %d or %.0f ms, %s feed%s%s", rp.describe(), r.output,
-                 ", ".join(rp.lanes), max(lp.max_batch_size for lp in rp.lanes.values()), r.max_delay_ms,
+                 ", ".join(f"{n} v{','.join(map(str, vs))} (default v{rp.lanes[n].version})"
+                           for n, vs in rp.versions.items()),
+                 max(lp.max_batch_size for lp in rp.lanes.values()), r.max_delay_ms,
                  r.feed, f", outputs cast to {r.output_dtype}" if r.output_dtype else "",
                  f", forwarded to model {r.model.get('name')}" if r.model else "")
-        if r.pipeline in models:
-            log.info("%s: %s", rp.describe(), output_volume(models[r.pipeline], r.output_dtype))
+        if r.pipeline in rp.lanes:
+            log.info("%s: %s", rp.describe(),
+                     output_volume(models[r.pipeline][rp.lanes[r.pipeline].version], r.output_dtype))
     return plan, lanes, models
 
 
@@ -141,12 +170,27 @@ async def start_model_clients(cfg: WorkerConfig, plan, lanes: dict, models: dict
         name = route.pipeline
         if name is None or name not in models:
             raise ConfigError(f"{rp.describe()}: 'model' needs the route's 'pipeline' (the outputs it forwards)")
+        model = models[name][rp.lanes[name].version]   # the one version a forwarding route runs
         client = ModelClient(ModelRoute.from_dict(route.model, where=f"routes[{rp.index}].model"),
                              on_status=readiness.model_status if readiness is not None else None)
         specs = {s.name: (np.dtype(route.output_dtype) if route.output_dtype else s.dtype, s.ndim)
-                 for s in models[name].outputs}
+                 for s in model.outputs}
         await client.start(specs)
         lanes[rp.lanes[name].key].model_client = client
+
+
+def make_reloader(cfg: WorkerConfig, metrics=None):
+    """The live reload of ``--repository-poll-s`` (worker/stream/reload.py), or None."""
+    if not cfg.repository_poll_s:
+        return None
+    from functools import partial
+
+    from worker.stream.plan import served_pipelines
+    from worker.stream.reload import Reloader
+
+    log.info("live reload: looking at repository %s every %g s", cfg.repository, cfg.repository_poll_s)
+    return Reloader(cfg, served_pipelines(cfg), load=partial(load_pipeline, cfg), describe=served_pipeline,
+                    make_lane=partial(make_lane, cfg), metrics=metrics)
 
 
 async def serve(cfg: WorkerConfig) -> int:
@@ -165,13 +209,17 @@ async def serve(cfg: WorkerConfig) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, early_stop.set)
     try:
+        reloader = make_reloader(cfg, metrics.StreamMetrics())   # before loading: sees every change
         plan, lanes, models = build_lanes(cfg)
+        if reloader is not None:
+            reloader.started(models)
         readiness.pipelines_loaded(list(models))
         await start_model_clients(cfg, plan, lanes, models, readiness)
         if early_stop.is_set():
             log.info("stopped while loading: nothing consumed, nothing to commit")
             return 0
-        worker = StreamWorker(cfg, plan, lanes, metrics=metrics.StreamMetrics(), readiness=readiness)
+        worker = StreamWorker(cfg, plan, lanes, metrics=metrics.StreamMetrics(), readiness=readiness,
+                              reloader=reloader)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.request_stop)
         return await worker.run()

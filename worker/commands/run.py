@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--output", metavar="TOPIC", help="topic for results (default dali.results)")
     g.add_argument("--format", choices=["auto", "raw", "envelope"],
                    help="input values: a msgpack envelope, the media file itself (raw), or auto-detect (default)")
+    g.add_argument("--pipeline-version", type=int, metavar="N",
+                   help="version of --pipeline for messages that name none (default: the highest "
+                        "the repository's version_policy serves)")
     g.add_argument("--max-batch-size", type=int, help="flush a micro-batch at this size (default: the pipeline's)")
     g.add_argument("--max-delay-ms", type=float,
                    help="flush a micro-batch when its oldest message has waited this long (default 20)")
@@ -73,6 +76,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     w = p.add_argument_group("worker")
     w.add_argument("--config", help="TOML file with settings and [[routes]] (default $DSW_CONFIG)")
     w.add_argument("--repository", help="model repository, Triton DALI-backend layout (default ./pipelines)")
+    w.add_argument("--repository-poll-s", type=float, metavar="S",
+                   help="live reload: look at the repository every S seconds and swap in added, "
+                        "changed or removed versions between batches (default 0: never)")
     w.add_argument("--device", help="cpu (default), gpu (every visible GPU), or a GPU id")
     w.add_argument("--procs", type=int, help="worker processes (per GPU with --device gpu; default 1)")
     w.add_argument("--isolate-dali", action=argparse.BooleanOptionalAction, default=None,

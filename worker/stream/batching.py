@@ -99,5 +99,14 @@ class MicroBatcher(Generic[T]):
                 del self._open[key]
         return removed
 
+    def take(self, key: Hashable) -> Batch[T] | None:
+        """The open batch of ``key``, now, or None (a lane that a live reload swaps out)."""
+        ob = self._open.pop(key, None)
+        return None if ob is None else Batch(key, ob.items, ob.opened_at, "drain")
+
+    def configure(self, max_batch_size: dict[Any, int], max_delay_s: dict[Any, float]) -> None:
+        """New limits per key (a live reload's lanes); batches of keys that go must be taken first."""
+        self._max, self._delay = max_batch_size, max_delay_s
+
     def pending(self) -> int:
         return sum(len(ob.items) for ob in self._open.values())

@@ -25,6 +25,7 @@ class InputMessage:
     """One decoded input record. Exactly one of ``inputs`` (envelope) and ``raw`` is set."""
     id: str
     pipeline: str | None = None
+    pipeline_version: int | None = None  # None: the route's, else the highest served
     inputs: dict[str, np.ndarray] | None = None
     raw: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
@@ -95,6 +96,7 @@ def _decode_envelope(value: bytes, where: str, fallback_id: str) -> InputMessage
     pipeline = obj.get("pipeline")
     if pipeline is not None and not isinstance(pipeline, str):
         raise _invalid(where, f"'pipeline' must be a string, got {pipeline!r}", msg_id)
+    version = _pipeline_version(obj.get("pipeline_version"), where, msg_id, pipeline)
     raw_inputs = obj.get("inputs")
     if not isinstance(raw_inputs, dict) or not raw_inputs:
         raise _invalid(where, "'inputs' must be a non-empty map of input name -> bin or "
@@ -117,8 +119,21 @@ def _decode_envelope(value: bytes, where: str, fallback_id: str) -> InputMessage
     created = obj.get("created_ms")
     if created is not None and (not isinstance(created, int) or isinstance(created, bool)):
         raise _invalid(where, f"'created_ms' must be an integer, got {created!r}", msg_id, pipeline)
-    return InputMessage(id=msg_id, pipeline=pipeline, inputs=inputs, meta=meta,
+    return InputMessage(id=msg_id, pipeline=pipeline, pipeline_version=version, inputs=inputs, meta=meta,
                         reply_to=reply_to, created_ms=created, nbytes=len(value))
+
+
+def _pipeline_version(value, where: str, msg_id: str, pipeline: str | None) -> int | None:
+    """Envelope 1.2's ``pipeline_version``: an integer >= 1, or its decimal string (Triton's
+    ``model_version`` is a string); None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isdigit() and value.isascii():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise _invalid(where, f"'pipeline_version' must be a version number >= 1 (an integer or "
+                       f"its decimal string), got {value!r}", msg_id, pipeline)
+    return value
 
 
 def _invalid(where: str, what: str, id: str | None, pipeline: str | None = None) -> MessageError:
@@ -167,7 +182,7 @@ def check_inputs(msg: InputMessage, specs: Mapping[str, tuple[Any, int | None]],
 
 
 def encode_input(id: str, inputs: Mapping[str, Any], *, pipeline: str | None = None,
-                 meta: Mapping[str, Any] | None = None, reply_to: str | None = None,
+                 pipeline_version: int | None = None, meta: Mapping[str, Any] | None = None, reply_to: str | None = None,
                  created_ms: int | None = None) -> bytes:
     """An envelope. ``bytes``/``bytearray``/``memoryview`` values travel as bin (encoded media);
     numpy arrays as typed arrays (a 1-D uint8 array is sent as plain bin)."""
@@ -184,6 +199,8 @@ def encode_input(id: str, inputs: Mapping[str, Any], *, pipeline: str | None = N
                            else int(created_ms)}
     if pipeline is not None:
         obj["pipeline"] = pipeline
+    if pipeline_version is not None:
+        obj["pipeline_version"] = int(pipeline_version)
     if meta:
         obj["meta"] = dict(meta)
     if reply_to is not None:

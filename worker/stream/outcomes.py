@@ -81,7 +81,7 @@ def _results(p: Pending, out: Outcome, cfg: WorkerConfig, timings: dict[str, flo
     for part in parts:
         try:
             values.append(encode_result(id=p.id, source=source, pipeline=p.pipeline,
-                                        model=model,
+                                        pipeline_version=p.pipeline_version, model=model,
                                         outputs=part.outputs, meta=p.meta, timings=timings,
                                         worker=cfg.worker_id, labels=out.labels,
                                         part=part.to_wire() if many else None,

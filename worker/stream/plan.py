@@ -1,7 +1,7 @@
 """The route plan: every route compiled at start-up into the lanes it feeds, each with its own
 settings, so that the stream loop reads a plan and never the whole configuration.
 
-A *lane* is one (route, pipeline) pair: its batch limit and delay, feed, output dtype, output
+A *lane* is one (route, pipeline, version): its batch limit and delay, feed, output dtype, output
 and dead-letter topics, and whether it forwards to the route's model. Two routes that use the
 same pipeline get two lanes: each batches with its own limits, and a route without a model
 never forwards to another route's model. Lanes with the same pipeline, feed and output dtype
@@ -13,10 +13,16 @@ envelope may name: every pipeline the worker serves, i.e. the routes' ``pipeline
 ``pipelines`` together. A route that forwards to a model serves its own pipeline only (the
 model's fit was checked against that pipeline's outputs). Nothing else is loaded: a model
 repository's ``dali.py`` files are code, and only those served are imported.
+
+Versions: every version the repository's ``version_policy`` serves gets its lanes, so a message
+can name any of them (``pipeline_version``); one that names none gets the route's
+``pipeline_version`` for the route's own pipeline, else the highest version served. A route that
+forwards to a model runs one version, that default (the model's fit was checked against it).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 
@@ -31,13 +37,14 @@ class ServedPipeline:
     input_specs: dict[str, tuple[np.dtype, int | None]]
     max_batch_size: int
     image_inputs: frozenset[str] = frozenset()  # inputs that feed an image decoder
+    version: int = 1
     # inputs that feed a video or audio decoder: name -> MediaInput (kind, decoder stride)
     media_inputs: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class LanePlan:
-    key: str  # "<route index>:<pipeline>", the batch key
+    key: str  # "<route index>:<pipeline>:<version>", the batch key
     route_index: int
     route: Route
     pipeline: ServedPipeline
@@ -48,19 +55,30 @@ class LanePlan:
     forwards: bool  # to the route's model
 
     @property
-    def runner_key(self) -> tuple[str, str, str | None]:
+    def version(self) -> int:
+        return self.pipeline.version
+
+    @property
+    def runner_key(self) -> tuple[str, int, str, str | None]:
         """Lanes with equal keys can share one DALI pipeline (the same samples give the same outputs)."""
-        return (self.pipeline.name, self.feed, self.output_dtype)
+        return (self.pipeline.name, self.pipeline.version, self.feed, self.output_dtype)
 
 
 @dataclass
 class RoutePlan:
     index: int
     route: Route
-    lanes: dict[str, LanePlan] = field(default_factory=dict)  # pipeline name -> lane
+    lanes: dict[str, LanePlan] = field(default_factory=dict)  # pipeline name -> default version's lane
+    versions: dict[str, dict[int, LanePlan]] = field(default_factory=dict)  # name -> version -> lane
 
     def describe(self) -> str:
         return f"routes[{self.index}] ({', '.join(self.route.inputs)})"
+
+    def lane_for(self, name: str, version: int | None = None) -> LanePlan | None:
+        """The lane of ``name`` at ``version`` (None: its default version), or None."""
+        if version is None:
+            return self.lanes.get(name)
+        return self.versions.get(name, {}).get(version)
 
 
 @dataclass
@@ -75,7 +93,8 @@ class Plan:
 
     @property
     def lanes(self) -> dict[str, LanePlan]:
-        return {lane.key: lane for rp in self.routes for lane in rp.lanes.values()}
+        return {lane.key: lane for rp in self.routes for by_version in rp.versions.values()
+                for lane in by_version.values()}
 
 
 def served_pipelines(cfg: WorkerConfig) -> list[str]:
@@ -92,9 +111,31 @@ def served_pipelines(cfg: WorkerConfig) -> list[str]:
     return names
 
 
-def compile_plan(cfg: WorkerConfig, pipelines: dict[str, ServedPipeline]) -> Plan:
-    """One RoutePlan per route of ``cfg``, with a lane per pipeline the route serves."""
-    every = list(pipelines)
+Served = Mapping[str, "ServedPipeline | Mapping[int, ServedPipeline]"]
+
+
+def by_version(pipelines: Served) -> dict[str, dict[int, ServedPipeline]]:
+    """``{name: {version: ServedPipeline}}`` from either that or ``{name: ServedPipeline}``."""
+    return {name: dict(p) if isinstance(p, Mapping) else {p.version: p} for name, p in pipelines.items()}
+
+
+def default_version(route: Route, name: str, served: Mapping[int, ServedPipeline], where: str) -> int:
+    """The version of ``name`` for a message that names none: the route's ``pipeline_version``
+    for its own pipeline, else the highest served. A pin that is not served stops the start."""
+    if route.pipeline_version and name == route.pipeline:
+        if route.pipeline_version not in served:
+            raise ConfigError(f"{where}: pipeline_version {route.pipeline_version} of pipeline {name!r} is "
+                              f"not served (the repository's version_policy serves "
+                              f"{', '.join(map(str, sorted(served)))}): pin one of those, or change "
+                              "version_policy in its config.pbtxt")
+        return route.pipeline_version
+    return max(served)
+
+
+def compile_plan(cfg: WorkerConfig, pipelines: Served) -> Plan:
+    """One RoutePlan per route of ``cfg``, with a lane per pipeline version the route serves."""
+    versions = by_version(pipelines)
+    every = list(versions)
     routes = []
     for i, r in enumerate(cfg.routes):
         rp = RoutePlan(i, r)
@@ -104,13 +145,16 @@ def compile_plan(cfg: WorkerConfig, pipelines: dict[str, ServedPipeline]) -> Pla
                               "of their own")
         names = [r.pipeline] if r.model else every
         for name in names:
-            if name not in pipelines:
+            if name not in versions or not versions[name]:
                 raise ConfigError(f"{rp.describe()}: pipeline {name!r} is not loaded")
-            served = pipelines[name]
-            limit = min(r.max_batch_size, served.max_batch_size) if r.max_batch_size else served.max_batch_size
-            rp.lanes[name] = LanePlan(
-                key=f"{i}:{name}", route_index=i, route=r, pipeline=served,
-                max_batch_size=max(1, limit), max_delay_s=r.max_delay_ms / 1000.0, feed=r.feed,
-                output_dtype=r.output_dtype, forwards=bool(r.model) and name == r.pipeline)
+            default = default_version(r, name, versions[name], rp.describe())
+            for version in [default] if r.model else sorted(versions[name]):
+                served = versions[name][version]
+                limit = min(r.max_batch_size, served.max_batch_size) if r.max_batch_size else served.max_batch_size
+                rp.versions.setdefault(name, {})[version] = LanePlan(
+                    key=f"{i}:{name}:{version}", route_index=i, route=r, pipeline=served,
+                    max_batch_size=max(1, limit), max_delay_s=r.max_delay_ms / 1000.0, feed=r.feed,
+                    output_dtype=r.output_dtype, forwards=bool(r.model) and name == r.pipeline)
+            rp.lanes[name] = rp.versions[name][default]
         routes.append(rp)
     return Plan(routes)

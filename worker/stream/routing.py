@@ -45,6 +45,7 @@ class Pending:
     reply_to: str | None = None
     received: float = 0.0  # time.time() when consumed
     lane: LanePlan | None = None  # the lane whose batch it joins
+    pipeline_version: int | None = None  # the version that runs it (the lane's)
     expect_frames: int | None = None  # a video input's frames, as its container declares them
 
 
@@ -126,6 +127,20 @@ class Router:
                 "the route's max_pixels (decoding takes about 6 bytes of memory per pixel)",
                 id=msg_id, pipeline=pipeline)
 
+    @staticmethod
+    def _version_not_served(rp, name: str, version: int, msg_id: str) -> None:
+        served = ", ".join(map(str, sorted(rp.versions[name])))
+        if rp.route.model:
+            why = (f"{rp.describe()} forwards to a model and runs only version {served} of "
+                   f"{name!r} (the version its fit was checked against)")
+        else:
+            why = f"the repository's version_policy serves versions {served} of {name!r}"
+        raise MessageError(
+            "version_not_served",
+            f"message {clip(msg_id)} asks for version {version} of pipeline {name!r}, which is not "
+            f"served: {why}; name a served version, or leave 'pipeline_version' out for "
+            f"version {rp.lanes[name].version}", id=msg_id, pipeline=name)
+
     def admit(self, record, epoch: int) -> Pending:
         """Decode and check one aiokafka ConsumerRecord; raises MessageError for a dead letter."""
         rp = self.plan.route_for(record.topic)
@@ -139,7 +154,9 @@ class Router:
                                f"message {clip(msg.id)} on {record.topic} names no pipeline and route "
                                f"for {record.topic} has no default; set 'pipeline' in the envelope "
                                "or the route", id=msg.id)
-        lane = rp.lanes.get(name)
+        lane = rp.lane_for(name, msg.pipeline_version)
+        if lane is None and name in rp.versions:
+            self._version_not_served(rp, name, msg.pipeline_version, msg.id)
         if lane is None and name in self.pipelines:
             raise MessageError("unknown_pipeline",
                                f"message {clip(msg.id)} asks for pipeline {clip(name)}, but "
@@ -173,4 +190,4 @@ class Router:
         return Pending(tp=(record.topic, record.partition), offset=record.offset, epoch=epoch,
                        key=record.key, value=record.value, timestamp_ms=record.timestamp,
                        id=msg.id, pipeline=name, route=route, inputs=inputs, meta=msg.meta or {},
-                       reply_to=reply_to, received=time.time(), lane=lane, expect_frames=expect)
+                       reply_to=reply_to, received=time.time(), lane=lane, pipeline_version=lane.version, expect_frames=expect)
