@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 import uuid
 
 import pytest
 
+from tests.chaos.helpers import wait_until, worker_args
 from tests.worker_harness import WorkerProcess, collect, produce, setup_topics, small_jpegs
 
 PARTS = 4
@@ -23,24 +23,9 @@ STOP_KEY = "img-00100"  # A stops before the transaction that carries this input
 pytestmark = pytest.mark.timeout(300)
 
 
-def _args(tin, tout, tdlq, group):
-    return ["--input", tin, "--output", tout, "--dead-letter-topic", tdlq, "--group-id", group,
-            "--pipeline", "classify_reduce", "--max-delay-ms", "20", "--commit-interval-ms", "300",
-            "--num-threads", "1", "--delivery", "exactly-once", "--no-supervise"]
-
-
 def _env(prefix: str, **extra) -> dict:
     # 6 s: the stopped member leaves the group after 6 s rather than 30
     return {"DSW_SESSION_TIMEOUT_MS": "6000", "DSW_TRANSACTIONAL_ID_PREFIX": prefix, **extra}
-
-
-def _wait(cond, timeout: float, what: str, logs=lambda: "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}\n{logs()[-4000:]}")
 
 
 def test_zombie_cannot_commit_after_its_partitions_moved(kafka_bootstrap, tmp_path):
@@ -50,11 +35,11 @@ def test_zombie_cannot_commit_after_its_partitions_moved(kafka_bootstrap, tmp_pa
     items = [(f"img-{i:05d}", photos[i % len(photos)]) for i in range(N)]
     ids = {k for k, _ in items}
     asyncio.run(produce(kafka_bootstrap, tin, items, partitions=PARTS))
-    args = _args(tin, tout, tdlq, group)
+    args = worker_args(tin, tout, tdlq, group, "exactly-once", "--no-supervise")
     with WorkerProcess(kafka_bootstrap, args, tmp_path / "a.log",
                        env=_env("zombie-a", DSW_FAULT_STOP_BEFORE_COMMIT=STOP_KEY)) as a:
         a.wait_for_log("stopping itself before the transaction", timeout=120)
-        _wait(lambda: _stopped(a.proc.pid), 30, "worker A to be stopped", a.log)
+        wait_until(lambda: _stopped(a.proc.pid), 30, "worker A to be stopped", a.log)
         with WorkerProcess(kafka_bootstrap, args, tmp_path / "b.log", env=_env("zombie-b")) as b:
             # B gets every partition once A's session has expired, and publishes all of it
             seen = asyncio.run(collect(kafka_bootstrap, tout, tdlq, expect_ids=ids, timeout=180,
@@ -63,7 +48,7 @@ def test_zombie_cannot_commit_after_its_partitions_moved(kafka_bootstrap, tmp_pa
             assert STOP_KEY in seen.results
             os.killpg(a.proc.pid, signal.SIGCONT)  # the zombie wakes up holding its batch
             # A learns it was evicted, rejoins and gets a share of the partitions again
-            _wait(lambda: a.log().count("assigned [") >= 2, 90, "A to rejoin the group", a.log)
+            wait_until(lambda: a.log().count("assigned [") >= 2, 90, "A to rejoin the group", a.log)
             # a second wave, so that A commits transactions again: its refused one must have been
             # aborted on the broker, not left open for the next commit to publish
             wave = [(f"img-{i:05d}", photos[i % len(photos)]) for i in range(N, N + WAVE)]
