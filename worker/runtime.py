@@ -90,19 +90,22 @@ def make_lane(cfg: WorkerConfig, lp, model, runners: dict):
                 runner=runner)
 
 
-def build_lanes(cfg: WorkerConfig) -> tuple[object, dict, dict]:
+def build_lanes(cfg: WorkerConfig, remote: dict | None = None) -> tuple[object, dict, dict]:
     """Load the pipelines the routes serve (and no other: a dali.py is code), every version
     their version_policy serves, compile the route plan, and give each lane its runner: one
     DALI pipeline and thread per distinct (pipeline, version, feed, output dtype), shared by
-    the lanes that have the same. Returns the plan, the lanes and ``{name: {version: model}}``."""
+    the lanes that have the same. ``remote``: the ServedPipelines of the dali_backend routes
+    (start_remote_pipelines); their lanes pass encoded fields through. Returns the plan, the
+    lanes and ``{name: {version: model}}`` of the pipelines loaded here."""
     from worker.repository.versions import served_versions
-    from worker.stream.plan import compile_plan, served_pipelines
+    from worker.stream.plan import compile_plan, local_pipelines
 
     repo = Path(cfg.repository)
-    if not repo.is_dir():
+    names = local_pipelines(cfg)
+    if names and not repo.is_dir():
         raise ConfigError(f"model repository {repo} does not exist (set --repository or $DSW_REPOSITORY)")
     models: dict[str, dict[int, object]] = {}
-    for name in served_pipelines(cfg):
+    for name in names:
         for version in served_versions(repo, name):
             model = load_pipeline(cfg, name, version)
             models.setdefault(name, {})[version] = model
@@ -112,9 +115,11 @@ def build_lanes(cfg: WorkerConfig) -> tuple[object, dict, dict]:
                      model.max_batch_size, "" if model.batched else " (unbatched)")
     served = {name: {v: served_pipeline(m) for v, m in by_version.items()}
               for name, by_version in models.items()}
+    served.update({name: {p.version: p} for name, p in (remote or {}).items()})
     plan = compile_plan(cfg, served)
     runners: dict[tuple, tuple] = {}
-    lanes = {key: make_lane(cfg, lp, models[lp.pipeline.name][lp.version], runners)
+    lanes = {key: (passthrough_lane(lp) if lp.pipeline.remote else
+                   make_lane(cfg, lp, models[lp.pipeline.name][lp.version], runners))
              for key, lp in plan.lanes.items()}
     for rp in plan.routes:
         r = rp.route
@@ -124,7 +129,7 @@ def build_lanes(cfg: WorkerConfig) -> tuple[object, dict, dict]:
                  max(lp.max_batch_size for lp in rp.lanes.values()), r.max_delay_ms,
                  r.feed, f", outputs cast to {r.output_dtype}" if r.output_dtype else "",
                  f", forwarded to model {r.model.get('name')}" if r.model else "")
-        if r.pipeline in rp.lanes:
+        if r.pipeline in rp.lanes and r.pipeline in models:
             log.info("%s: %s", rp.describe(),
                      output_volume(models[r.pipeline][rp.lanes[r.pipeline].version], r.output_dtype))
     return plan, lanes, models
@@ -155,7 +160,55 @@ def output_volume(model, output_dtype: str | None, rate: int = 1000) -> str:
             f"{per_s / 1024 / 1024:.1f} MiB/s at {rate} results/s{hint}")
 
 
-async def start_model_clients(cfg: WorkerConfig, plan, lanes: dict, models: dict, readiness=None) -> None:
+def passthrough_lane(lp):
+    """The lane of a dali_backend route: no DALI here; each message's encoded fields go to the
+    model as they are (worker/inference/dali_backend.py)."""
+    from worker.pipeline.runner import SampleResult
+    from worker.stream.worker import Lane
+
+    def run(samples: list[dict]) -> list:
+        out = []
+        for i, sample in enumerate(samples):
+            try:
+                out.append(SampleResult(i, True, outputs={k: as_uint8(v) for k, v in sample.items()}))
+            except (TypeError, ValueError) as exc:
+                out.append(SampleResult(i, False, error=f"sample {i}: {exc}", reason="wrong_dtype"))
+        return out
+
+    from worker.inference.dali_backend import as_uint8
+
+    return Lane(plan=lp, run=run, pool=ThreadPoolExecutor(1, thread_name_prefix=f"encoded-{lp.pipeline.name}"))
+
+
+async def start_remote_pipelines(cfg: WorkerConfig, readiness=None) -> tuple[dict, dict]:
+    """The dali_backend routes: connect to each one's DALI model in Triton, read its inputs
+    (all encoded bytes: UINT8 [-1]) and batch limit. Returns ``{pipeline: ServedPipeline}``
+    and ``{route index: DaliBackendClient}``, the clients started."""
+    import numpy as np
+
+    from worker.inference import ModelRoute
+    from worker.inference.dali_backend import DaliBackendClient
+    from worker.stream.plan import ServedPipeline, remote_pipelines
+
+    served, clients = {}, {}
+    for name, index in remote_pipelines(cfg).items():
+        table = {"name": name, **cfg.routes[index].model}
+        client = DaliBackendClient(ModelRoute.from_dict(table, where=f"routes[{index}].model"),
+                                   on_status=readiness.model_status if readiness is not None else None)
+        plan = await client.start()
+        inputs = [b.source for b in plan.bindings]
+        served[name] = ServedPipeline(name, {n: (np.dtype(np.uint8), 1) for n in inputs},
+                                      max(1, client.client.model.max_batch_size or 1), remote=True)
+        clients[index] = client
+        log.info("routes[%d]: pipeline %s runs in Triton's DALI backend (%s): encoded inputs %s%s", index,
+                 name, client.route.model_ref, ", ".join(inputs),
+                 f"; one sample per request (open dims of {', '.join(client.samples_alone)})"
+                 if client.samples_alone else "")
+    return served, clients
+
+
+async def start_model_clients(cfg: WorkerConfig, plan, lanes: dict, models: dict, readiness=None,
+                              remote_clients: dict | None = None) -> None:
     """Forwarding routes: connect to the model server and check that the pipeline's outputs fit
     the model's inputs (names, dtypes, shapes) before consuming anything. Each forwarding route
     has its own client, given to its own lane only."""
@@ -168,6 +221,9 @@ async def start_model_clients(cfg: WorkerConfig, plan, lanes: dict, models: dict
         if not route.model:
             continue
         name = route.pipeline
+        if remote_clients and rp.index in remote_clients:   # started by start_remote_pipelines
+            lanes[rp.lanes[name].key].model_client = remote_clients[rp.index]
+            continue
         if name is None or name not in models:
             raise ConfigError(f"{rp.describe()}: 'model' needs the route's 'pipeline' (the outputs it forwards)")
         model = models[name][rp.lanes[name].version]   # the one version a forwarding route runs
@@ -183,6 +239,13 @@ def make_reloader(cfg: WorkerConfig, metrics=None):
     """The live reload of ``--repository-poll-s`` (worker/stream/reload.py), or None."""
     if not cfg.repository_poll_s:
         return None
+    from worker.stream.plan import remote_pipelines
+
+    if remote_pipelines(cfg):
+        raise ConfigError("--repository-poll-s with a route in mode \"dali_backend\": that pipeline "
+                          "lives in Triton's repository, which Triton reloads itself "
+                          "(--model-control-mode=poll); run the live reload on workers whose "
+                          "routes run their pipelines here")
     from functools import partial
 
     from worker.stream.plan import served_pipelines
@@ -210,11 +273,12 @@ async def serve(cfg: WorkerConfig) -> int:
         loop.add_signal_handler(sig, early_stop.set)
     try:
         reloader = make_reloader(cfg, metrics.StreamMetrics())   # before loading: sees every change
-        plan, lanes, models = build_lanes(cfg)
+        remote, remote_clients = await start_remote_pipelines(cfg, readiness)
+        plan, lanes, models = build_lanes(cfg, remote)
         if reloader is not None:
             reloader.started(models)
-        readiness.pipelines_loaded(list(models))
-        await start_model_clients(cfg, plan, lanes, models, readiness)
+        readiness.pipelines_loaded([*models, *remote])
+        await start_model_clients(cfg, plan, lanes, models, readiness, remote_clients)
         if early_stop.is_set():
             log.info("stopped while loading: nothing consumed, nothing to commit")
             return 0

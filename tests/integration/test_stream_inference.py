@@ -74,7 +74,7 @@ def model_table(server, **kw) -> dict:
              "classify_output": "logits", "top_k": 3, "timeout_s": 10, "startup_timeout_s": 60,
              "backoff_initial_s": 0.1, "backoff_max_s": 0.5}
     table.update(kw)
-    return table
+    return {k: v for k, v in table.items() if v is not None}  # None: leave the key out
 
 
 @dataclass

@@ -73,3 +73,22 @@ def test_each_key_flushes_on_its_own_delay():
     assert [x.key for x in b.due(0.02)] == ["fast"]
     assert b.next_deadline() == pytest.approx(1.0)
     assert [x.key for x in b.due(1.0)] == ["slow"]
+
+
+def test_a_dali_backend_route_serves_its_remote_pipeline_alone_and_no_other_route_runs_it():
+    from worker.stream.plan import local_pipelines, remote_pipelines
+
+    remote_model = {"url": "triton:8001", "name": "classify", "mode": "dali_backend"}
+    cfg = _cfg(Route(["a"], pipeline="classify", model=remote_model), Route(["b"], pipeline="identity"))
+    assert remote_pipelines(cfg) == {"classify": 0}
+    assert local_pipelines(cfg) == ["identity"]          # the worker loads identity only
+    served = {**PIPES, "classify": ServedPipeline("classify", SPECS, 64, remote=True)}
+    plan = compile_plan(cfg, served)
+    assert set(plan.route_for("a").lanes) == {"classify"} and plan.route_for("a").lanes["classify"].forwards
+    assert set(plan.route_for("b").lanes) == {"identity"}  # an envelope on b cannot reach Triton's classify
+    with pytest.raises(ConfigError, match="runs in Triton's DALI backend for routes\\[0\\]"):
+        remote_pipelines(_cfg(Route(["a"], pipeline="classify", model=remote_model),
+                              Route(["b"], pipeline="identity", pipelines=["classify"])))
+    with pytest.raises(ConfigError, match="already runs in Triton's DALI backend"):
+        remote_pipelines(_cfg(Route(["a"], pipeline="classify", model=remote_model),
+                              Route(["b"], pipeline="classify", model=remote_model)))

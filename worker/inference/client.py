@@ -112,6 +112,33 @@ class ModelClient:
         check the pipeline outputs ``{name: (dtype, ndim[, shape])}`` against them.
         Raises ModelUnavailableError or ModelFitError, both naming the model and URL."""
         route = self.route
+        extensions = await self.connect()
+        try:
+            self.plan = fit.check_fit(
+                fit.pipeline_outputs(pipeline_outputs), self.model, inputs=route.inputs,
+                outputs=route.outputs, ragged=route.ragged, pad_value=route.pad_value,
+                top_k=route.top_k, classify_output=route.classify_output,
+                num_labels=len(self._labels) if self._labels else None, where=route.where)
+        except ModelFitError as exc:
+            raise ModelFitError(f"{route.model_ref}: {exc}") from None
+        # The server's classification extension (Triton) when there is no labels file: the
+        # server then returns "score:index:label" strings in place of the scores.
+        if (self.plan.classify_output and not self._labels
+                and labels_mod.CLASSIFICATION_EXTENSION in extensions):
+            self._class_counts = {self.plan.classify_output: route.top_k}
+        self._set_reachable(True, f"{route.model_ref} ready")
+        log.info("%s: ready (batched=%s, max_batch_size=%s, inputs %s, outputs %s), inputs by %s",
+                 route.model_ref, self.model.batched, self.model.max_batch_size,
+                 {b.source: b.target.name for b in self.plan.bindings}, self.plan.outputs, self.handoff)
+        return self.plan
+
+    async def connect(self) -> tuple[str, ...]:
+        """The first half of ``start``: wait for the server and model, read the model's
+        metadata and config into ``self.model`` (a fit.ModelSpec). Returns the server's
+        extensions. A second call does nothing more."""
+        if self.model is not None:
+            return self.model.extensions
+        route = self.route
         self._transport = Transport(route.protocol, route.url, route.timeout_s, route)
         self._sem = asyncio.Semaphore(route.max_in_flight)
         t = self._transport
@@ -167,24 +194,7 @@ class ModelClient:
                                     extensions=extensions)
         if route.labels_file:
             self._labels = labels_mod.load_labels(route.labels_file)
-        try:
-            self.plan = fit.check_fit(
-                fit.pipeline_outputs(pipeline_outputs), self.model, inputs=route.inputs,
-                outputs=route.outputs, ragged=route.ragged, pad_value=route.pad_value,
-                top_k=route.top_k, classify_output=route.classify_output,
-                num_labels=len(self._labels) if self._labels else None, where=route.where)
-        except ModelFitError as exc:
-            raise ModelFitError(f"{route.model_ref}: {exc}") from None
-        # The server's classification extension (Triton) when there is no labels file: the
-        # server then returns "score:index:label" strings in place of the scores.
-        if (self.plan.classify_output and not self._labels
-                and labels_mod.CLASSIFICATION_EXTENSION in extensions):
-            self._class_counts = {self.plan.classify_output: route.top_k}
-        self._set_reachable(True, f"{route.model_ref} ready")
-        log.info("%s: ready (batched=%s, max_batch_size=%s, inputs %s, outputs %s), inputs by %s",
-                 route.model_ref, self.model.batched, self.model.max_batch_size,
-                 {b.source: b.target.name for b in self.plan.bindings}, self.plan.outputs, self.handoff)
-        return self.plan
+        return tuple(extensions)
 
     async def ready(self) -> bool:
         """One cheap probe for health endpoints; never raises."""
@@ -206,6 +216,19 @@ class ModelClient:
                                        error=f"{self.route.model_ref}: {reason}")
         budget = RetryBudget(self.route.max_retry_s)  # one budget for the whole batch
         await asyncio.gather(*(self._run(r, samples, outcomes, budget) for r in requests))
+        # A server that batches concurrent requests itself (Triton's dynamic batcher) may have
+        # run samples sent alone in one execution with a bad one, and a backend that fails the
+        # whole execution (Triton's DALI backend does) failed them all: when more than one
+        # sample was rejected, each once more, one request at a time.
+        failed = [i for i, o in enumerate(outcomes) if o is not None and o.reason == MODEL_ERROR
+                  and i not in rejected]
+        if len(failed) > 1:
+            self.stats["confirmed"] = self.stats.get("confirmed", 0) + len(failed)
+            single = replace(self.plan, max_batch_size=1)
+            for i in failed:
+                outcomes[i] = None
+                for r in fit.plan_requests(samples, single, [i])[0]:
+                    await self._run(r, samples, outcomes, budget)
         return outcomes  # type: ignore[return-value]
 
     async def _run(self, req: fit.Request, samples, outcomes, budget: RetryBudget) -> None:

@@ -40,6 +40,9 @@ class ServedPipeline:
     version: int = 1
     # inputs that feed a video or audio decoder: name -> MediaInput (kind, decoder stride)
     media_inputs: dict = field(default_factory=dict)
+    # the pipeline runs in Triton's DALI backend (a route's model mode "dali_backend"): its
+    # lane passes the encoded fields through to the model; only that route serves it
+    remote: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,42 @@ class Plan:
                 for lane in by_version.values()}
 
 
+def is_remote_route(route: Route) -> bool:
+    return bool(route.model) and route.model.get("mode") == "dali_backend"
+
+
+def remote_pipelines(cfg: WorkerConfig) -> dict[str, int]:
+    """Pipelines that run in Triton's DALI backend: name -> the index of the route that sends
+    them there. Such a name is the model's in Triton; no other route may run it here."""
+    remote: dict[str, int] = {}
+    for i, r in enumerate(cfg.routes):
+        if is_remote_route(r):
+            if not r.pipeline:
+                raise ConfigError(f"routes[{i}]: mode \"dali_backend\" needs the route's 'pipeline' "
+                                  "(the DALI model's name in Triton's repository)")
+            if r.pipeline in remote:
+                raise ConfigError(f"routes[{i}]: pipeline {r.pipeline!r} already runs in Triton's DALI "
+                                  f"backend for routes[{remote[r.pipeline]}]; give each dali_backend "
+                                  "route its own name (a route can read several topics)")
+            remote[r.pipeline] = i
+    for i, r in enumerate(cfg.routes):
+        if is_remote_route(r):
+            continue
+        clash = [n for n in ([r.pipeline] if r.pipeline else []) + list(r.pipelines) if n in remote]
+        if clash:
+            raise ConfigError(f"routes[{i}]: pipeline {clash[0]!r} runs in Triton's DALI backend for "
+                              f"routes[{remote[clash[0]]}] (mode \"dali_backend\"), so this worker "
+                              "does not load it; send those messages to that route's topic, or run "
+                              "the other route on a worker of its own")
+    return remote
+
+
+def local_pipelines(cfg: WorkerConfig) -> list[str]:
+    """The pipelines this worker loads and runs itself: served minus the remote ones."""
+    remote = remote_pipelines(cfg)
+    return [n for n in served_pipelines(cfg) if n not in remote]
+
+
 def served_pipelines(cfg: WorkerConfig) -> list[str]:
     """The pipelines to load, in the order the routes name them."""
     names: list[str] = []
@@ -135,7 +174,8 @@ def default_version(route: Route, name: str, served: Mapping[int, ServedPipeline
 def compile_plan(cfg: WorkerConfig, pipelines: Served) -> Plan:
     """One RoutePlan per route of ``cfg``, with a lane per pipeline version the route serves."""
     versions = by_version(pipelines)
-    every = list(versions)
+    # an envelope on a route without a model may name any pipeline run here (not a remote one)
+    every = [n for n, vs in versions.items() if not any(p.remote for p in vs.values())]
     routes = []
     for i, r in enumerate(cfg.routes):
         rp = RoutePlan(i, r)
