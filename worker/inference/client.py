@@ -106,6 +106,12 @@ class ModelClient:
         self.handoff = "wire"  # or "system shared memory": chosen by start()
         # counters for metrics/tests: requests sent, retries after transient failures
         self.stats = {"requests": 0, "retries": 0, "splits": 0}
+        # 2: several rejections in one batch are re-sent alone, one at a time (see infer); the
+        # DALI backend sets 1, because the bad sample that failed this batch's good ones may
+        # have been another batch's, sent at the same time and merged by the server
+        self.confirm_rejected = 2
+        self.confirm_attempts = 1  # how often a rejected sample is sent alone before it is a dead letter
+        self._confirming = asyncio.Lock()
 
     async def start(self, pipeline_outputs: dict[str, Any]) -> fit.FitPlan:
         """Wait (up to ``startup_timeout_s``) for the server and model, read metadata and config,
@@ -218,17 +224,21 @@ class ModelClient:
         await asyncio.gather(*(self._run(r, samples, outcomes, budget) for r in requests))
         # A server that batches concurrent requests itself (Triton's dynamic batcher) may have
         # run samples sent alone in one execution with a bad one, and a backend that fails the
-        # whole execution (Triton's DALI backend does) failed them all: when more than one
-        # sample was rejected, each once more, one request at a time.
+        # whole execution (Triton's DALI backend does) failed them all: when at least
+        # ``confirm_rejected`` samples were rejected, each once more, one request at a time.
         failed = [i for i, o in enumerate(outcomes) if o is not None and o.reason == MODEL_ERROR
                   and i not in rejected]
-        if len(failed) > 1:
+        if failed and len(failed) >= self.confirm_rejected:
             self.stats["confirmed"] = self.stats.get("confirmed", 0) + len(failed)
             single = replace(self.plan, max_batch_size=1)
-            for i in failed:
-                outcomes[i] = None
-                for r in fit.plan_requests(samples, single, [i])[0]:
-                    await self._run(r, samples, outcomes, budget)
+            async with self._confirming:  # one sample at a time for the whole client
+                for i in failed:
+                    for _ in range(self.confirm_attempts):
+                        outcomes[i] = None
+                        for r in fit.plan_requests(samples, single, [i])[0]:
+                            await self._run(r, samples, outcomes, budget)
+                        if outcomes[i] is None or outcomes[i].reason != MODEL_ERROR:
+                            break
         return outcomes  # type: ignore[return-value]
 
     async def _run(self, req: fit.Request, samples, outcomes, budget: RetryBudget) -> None:

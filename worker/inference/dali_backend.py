@@ -14,7 +14,9 @@ models that set ``allow_ragged_batch`` and pipelines that must not see padding).
 Everything else (retries, split on rejection, outcomes) is ModelClient's. A corrupt sample
 fails its whole request in the backend (gRPC UNKNOWN, "Critical error in pipeline"; the
 backend's pipeline recovers for the next request): the batch is then re-sent one sample per
-request, so only the bad one becomes a ``model_error`` dead letter.
+request, and a sample rejected alone is sent on its own again, up to twice, one at a time
+for the client (Triton's dynamic batcher may have merged it with another batch's corrupt one),
+so only the bad one becomes a ``model_error`` dead letter: three requests per corrupt image.
 
 One thing the backend cannot do: answer a batch whose outputs differ in shape from sample to
 sample. It declares the output [N, <largest sample's shape>] but writes the samples back to back
@@ -64,6 +66,10 @@ class DaliBackendClient:
                                        f"mode = \"dali_backend\", got {route.mode!r}")
         self.route = route
         self.client = ModelClient(route, on_status=on_status)
+        # any rejected sample is sent alone again, up to twice, one at a time for the client:
+        # the batcher may also merge the first re-send with another batch's corrupt sample
+        self.client.confirm_rejected = 1
+        self.client.confirm_attempts = 2
         self.samples_alone: list[str] = []   # outputs whose dims vary: one sample per request
 
     @property
