@@ -357,13 +357,14 @@ class ModelClient:
         """{"name", "version"} for result records."""
         return {"name": self.route.name, "version": self.route.version or None}
 
-    async def forward(self, outcomes: list) -> list:
+    async def forward(self, outcomes: list, infer=None) -> list:
         """The worker's step: pipeline outcomes (objects with ``ok``, ``outputs``, ``labels``,
         ``reason``, ``error``; dataclasses) in, the same kind out, in the same order. Failed
         outcomes pass through; ok ones are replaced by the model's answer: its outputs, labels
-        as ``{classify_output: top_k}``, or reason/error for a dead letter."""
+        as ``{classify_output: top_k}``, or reason/error for a dead letter. ``infer``: the
+        call that answers the ok outcomes' outputs (default: this client's ``infer``)."""
         idx = [i for i, o in enumerate(outcomes) if o.ok]
-        answers = await self.infer([outcomes[i].outputs for i in idx]) if idx else []
+        answers = await (infer or self.infer)([outcomes[i].outputs for i in idx]) if idx else []
         out = list(outcomes)
         for i, a in zip(idx, answers):
             if a.ok:

@@ -115,18 +115,7 @@ class DaliBackendClient:
     async def forward(self, outcomes: list) -> list:
         """The stream's step, as ModelClient.forward: each ok outcome's ``outputs`` hold the
         message's encoded fields; they are replaced by the DALI model's answer."""
-        idx = [i for i, o in enumerate(outcomes) if o.ok]
-        answers = await self.infer([outcomes[i].outputs for i in idx]) if idx else []
-        out = list(outcomes)
-        classify = self.client.plan.classify_output
-        for i, a in zip(idx, answers):
-            if a.ok:
-                labels = {classify: a.labels} if a.labels is not None else None
-                out[i] = replace(outcomes[i], outputs=a.outputs, labels=labels)
-            else:
-                out[i] = replace(outcomes[i], ok=False, outputs={}, labels=None,
-                                    reason=a.reason, error=a.error)
-        return out
+        return await self.client.forward(outcomes, infer=self.infer)
 
     async def infer(self, samples: list[dict[str, bytes | np.ndarray]]) -> list[InferOutcome]:
         arrays, bad = [], {}
