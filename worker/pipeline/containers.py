@@ -40,6 +40,7 @@ class MediaInfo:
     sample_rate: int = 0     # audio
     channels: int = 0
     samples: int | None = None     # audio samples per channel declared (None: not declared)
+    rotation: int = 0        # video: degrees clockwise the container asks players to turn it
 
     def decoded_bytes(self) -> int | None:
         """What DALI's decoder makes of it: RGB uint8 frames, or float32 samples."""
@@ -50,7 +51,9 @@ class MediaInfo:
     def describe(self) -> str:
         if self.kind == "video":
             n = "?" if self.frames is None else self.frames
-            return f"{self.container} {self.codec} {self.width}x{self.height}, {n} frames"
+            turn = (f", rotation {self.rotation} (DALI's decoder ignores it: frames come out "
+                    "unrotated)") if self.rotation else ""
+            return f"{self.container} {self.codec} {self.width}x{self.height}, {n} frames{turn}"
         secs = "?" if not self.samples or not self.sample_rate else f"{self.samples / self.sample_rate:.2f}"
         return f"{self.container} {self.codec} {self.sample_rate} Hz x{self.channels}, {secs} s"
 
@@ -136,10 +139,29 @@ def _boxes(mv: memoryview, start: int, end: int, where: str):
         pos += size
 
 
+# top-level boxes of ISO BMFF files: after 'moov' and 'mdat', bytes that do not start one of
+# these are trailing bytes (as FFmpeg, and our Matroska reader, ignore them), not a truncation
+_MP4_TOP = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"udta", b"uuid", b"meta",
+            b"moof", b"mfra", b"sidx", b"styp", b"emsg", b"prft", b"pdin", b"ssix"}
+
+
+def _top_boxes(mv: memoryview, end: int):
+    """The file's top-level boxes; stops at trailing bytes after a whole file."""
+    seen: set[bytes] = set()
+    pos = 0
+    while pos + 8 <= end:
+        if {b"moov", b"mdat"} <= seen and bytes(mv[pos + 4:pos + 8]) not in _MP4_TOP:
+            return
+        kind, a, b = next(_boxes(mv, pos, end, "file"))
+        seen.add(kind)
+        yield kind, a, b
+        pos = b
+
+
 def _mp4(mv: memoryview) -> MediaInfo:
     end = len(mv)
     moov = None
-    for kind, a, b in _boxes(mv, 0, end, "file"):
+    for kind, a, b in _top_boxes(mv, end):
         if kind == b"moov":
             moov = (a, b)
     if moov is None:
@@ -151,7 +173,8 @@ def _mp4(mv: memoryview) -> MediaInfo:
         found = _mp4_track(mv, a, b)
         if found is not None:
             return found
-    raise ContainerError("MP4 without a video track")
+    raise ContainerError("MP4 without a video track (an audio-only MP4/M4A is not read: the worker "
+                         "reads audio as WAV, FLAC or Ogg)")
 
 
 def _mp4_track(mv: memoryview, a: int, b: int) -> MediaInfo | None:
@@ -176,7 +199,61 @@ def _mp4_track(mv: memoryview, a: int, b: int) -> MediaInfo | None:
     if stsz is not None and stsz[1] - stsz[0] >= 12:
         frames = struct.unpack_from(">I", mv, stsz[0] + 8)[0]
     codec = _MP4_CODECS.get(fourcc, fourcc.decode("latin-1").strip())
-    return MediaInfo("video", "MP4", codec, width=width, height=height, frames=frames)
+    spans = _mp4_samples(mv, stsz, boxes.get(b"stsc"), boxes.get(b"stco") or boxes.get(b"co64"),
+                         b"co64" in boxes and b"stco" not in boxes)
+    if spans:
+        from .frame_checks import check_frames
+
+        check_frames(mv, spans, codec, "MP4")
+    return MediaInfo("video", "MP4", codec, width=width, height=height, frames=frames,
+                     rotation=_mp4_rotation(mv, boxes.get(b"tkhd")))
+
+
+def _mp4_rotation(mv: memoryview, tkhd) -> int:
+    """Degrees clockwise of the track header's display matrix (0, 90, 180, 270), 0 if none."""
+    if tkhd is None:
+        return 0
+    at = tkhd[0] + (52 if mv[tkhd[0]] == 1 else 40)  # version 1 has 64-bit times
+    if at + 16 > tkhd[1]:
+        return 0
+    a, b, _, c, d = struct.unpack_from(">iiiii", mv, at)
+    turns = {(1, 0, 0, 1): 0, (0, 1, -1, 0): 90, (-1, 0, 0, -1): 180, (0, -1, 1, 0): 270}
+    return turns.get(tuple(round(v / 65536) for v in (a, b, c, d)), 0)
+
+
+def _mp4_samples(mv: memoryview, stsz, stsc, stco, wide: bool) -> list[tuple[int, int]]:
+    """[start, stop) of every sample of the track, from its sizes ('stsz'), chunk map ('stsc')
+    and chunk offsets ('stco'/'co64'); a sample that runs past the end is a truncation."""
+    if stsz is None or stsc is None or stco is None or stsz[1] - stsz[0] < 12:
+        return []
+    fixed, count = struct.unpack_from(">II", mv, stsz[0] + 4)
+    if not fixed and stsz[0] + 12 + 4 * count > stsz[1]:
+        raise ContainerError("MP4 'stsz' lists more samples than it holds: corrupt")
+    sizes = [fixed] * count if fixed else list(struct.unpack_from(f">{count}I", mv, stsz[0] + 12))
+    n_chunks = struct.unpack_from(">I", mv, stco[0] + 4)[0]
+    width = 8 if wide else 4
+    if stco[0] + 8 + width * n_chunks > stco[1]:
+        raise ContainerError("MP4 chunk offsets ('stco') list more chunks than they hold: corrupt")
+    offsets = struct.unpack_from(f">{n_chunks}{'Q' if wide else 'I'}", mv, stco[0] + 8)
+    runs = struct.unpack_from(">I", mv, stsc[0] + 4)[0]
+    if stsc[0] + 8 + 12 * runs > stsc[1]:
+        raise ContainerError("MP4 'stsc' lists more entries than it holds: corrupt")
+    table = [struct.unpack_from(">II", mv, stsc[0] + 8 + 12 * i) for i in range(runs)]
+    spans, sample, end = [], 0, len(mv)
+    for r, (first, per_chunk) in enumerate(table):
+        last = table[r + 1][0] - 1 if r + 1 < runs else n_chunks
+        for chunk in range(first - 1, min(last, n_chunks)):
+            pos = offsets[chunk]
+            for _ in range(per_chunk):
+                if sample >= count:
+                    return spans
+                stop = pos + sizes[sample]
+                if stop > end:
+                    raise ContainerError(f"truncated: MP4 sample {sample} at bytes {pos}-{stop} runs "
+                                         f"past the end ({end} bytes)")
+                spans.append((pos, stop))
+                pos, sample = stop, sample + 1
+    return spans
 
 
 # -- Matroska / WebM (EBML) -----------------------------------------------------------------
@@ -247,6 +324,7 @@ def _matroska(mv: memoryview) -> MediaInfo:
 def _segment(mv: memoryview, a: int, end: int, doctype: str) -> MediaInfo:
     track = None  # (number, codec, width, height)
     blocks = 0
+    spans: list[tuple[int, int]] = []
     pos = a
     while pos < end:
         eid, x, y = _element(mv, pos, end)
@@ -255,11 +333,15 @@ def _segment(mv: memoryview, a: int, end: int, doctype: str) -> MediaInfo:
         elif eid == _CLUSTER:
             if track is None:
                 raise ContainerError(f"{doctype}: a Cluster before the Tracks (not read)")
-            n, y = _cluster_blocks(mv, x, y, track[0])
+            n, y = _cluster_blocks(mv, x, y, track[0], spans)
             blocks += n
         pos = y
     if track is None:
-        raise ContainerError(f"{doctype} without a video track")
+        raise ContainerError(f"{doctype} without a video track (the worker reads audio as WAV, "
+                             "FLAC or Ogg)")
+    from .frame_checks import check_frames
+
+    check_frames(mv, spans, track[1], doctype)
     return MediaInfo("video", doctype, track[1], width=track[2], height=track[3], frames=blocks)
 
 
@@ -291,9 +373,11 @@ def _video_track(mv: memoryview, a: int, b: int) -> tuple[int, str, int, int]:
     raise ContainerError("Matroska: no video track in Tracks")
 
 
-def _cluster_blocks(mv: memoryview, a: int, b: int, track: int) -> tuple[int, int]:
+def _cluster_blocks(mv: memoryview, a: int, b: int, track: int,
+                    spans: list[tuple[int, int]]) -> tuple[int, int]:
     """Frames of ``track`` in one Cluster, and where the Cluster ends (an unknown-size
-    Cluster, as live streams write, ends at the next level-1 element)."""
+    Cluster, as live streams write, ends at the next level-1 element). The data of each
+    unlaced frame is appended to ``spans``."""
     n = 0
     pos = a
     while pos < b:
@@ -302,25 +386,26 @@ def _cluster_blocks(mv: memoryview, a: int, b: int, track: int) -> tuple[int, in
             return n, pos
         eid, x, y = _element(mv, pos, b)
         if eid == _SIMPLE_BLOCK:
-            n += _block_frames(mv, x, y, track)
+            n += _block_frames(mv, x, y, track, spans)
         elif eid == _BLOCK_GROUP:
             p = x
             while p < y:
                 cid, s, e = _element(mv, p, y)
                 if cid == _BLOCK:
-                    n += _block_frames(mv, s, e, track)
+                    n += _block_frames(mv, s, e, track, spans)
                 p = e
         pos = y
     return n, b
 
 
-def _block_frames(mv: memoryview, a: int, b: int, track: int) -> int:
+def _block_frames(mv: memoryview, a: int, b: int, track: int, spans: list) -> int:
     number, n = _vint(mv, a, False)
     if number != track:
         return 0
     flags = mv[a + n + 2] if a + n + 2 < b else 0
     if flags & 0x06 and a + n + 3 < b:  # laced: the next byte is the frame count - 1
         return mv[a + n + 3] + 1
+    spans.append((a + n + 3, b))  # after the track number, timecode (2) and flags (1)
     return 1
 
 
@@ -355,11 +440,95 @@ def _wav(mv: memoryview) -> MediaInfo:
 def _flac(mv: memoryview) -> MediaInfo:
     if len(mv) < 8 + 34 or mv[4] & 0x7F != 0:
         raise ContainerError("FLAC without a STREAMINFO block (truncated?)")
+    min_block = struct.unpack_from(">H", mv, 8)[0]
     bits = int.from_bytes(mv[8 + 10:8 + 18], "big")
     rate = bits >> 44
     channels = ((bits >> 41) & 0x7) + 1
     total = bits & ((1 << 36) - 1)
+    if total:
+        _flac_check_end(mv, total, min_block)
     return MediaInfo("audio", "FLAC", "FLAC", sample_rate=rate, channels=channels, samples=total or None)
+
+
+def _crc8(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+_CRC16 = []
+for _i in range(256):
+    _c = _i << 8
+    for _ in range(8):
+        _c = ((_c << 1) ^ 0x8005) & 0xFFFF if _c & 0x8000 else (_c << 1) & 0xFFFF
+    _CRC16.append(_c)
+
+
+def _crc16(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[(crc >> 8) ^ byte]
+    return crc
+
+
+def _flac_frame_header(tail: bytes, at: int, min_block: int) -> tuple[int, int] | None:
+    """(first sample, block size) of a FLAC frame header at ``tail[at]`` whose CRC-8 checks."""
+    if len(tail) < at + 6:
+        return None
+    variable = tail[at + 1] & 1
+    bs_code, rate_code = tail[at + 2] >> 4, tail[at + 2] & 15
+    if bs_code == 0 or rate_code == 15 or tail[at + 3] & 1:
+        return None
+    first = tail[at + 4]   # the frame or sample number, UTF-8 coded
+    extra = 0 if first < 0x80 else 8 - (first ^ 0xFF).bit_length() - 1
+    if extra < 0 or extra > 6 or (first & 0xC0) == 0x80:
+        return None
+    number = first & (0x7F >> extra) if extra else first
+    pos = at + 5
+    for _ in range(extra):
+        if pos >= len(tail) or tail[pos] & 0xC0 != 0x80:
+            return None
+        number = (number << 6) | (tail[pos] & 0x3F)
+        pos += 1
+    if bs_code in (6, 7):
+        n = 1 if bs_code == 6 else 2
+        if pos + n > len(tail):
+            return None
+        block = int.from_bytes(tail[pos:pos + n], "big") + 1
+        pos += n
+    else:
+        block = 192 if bs_code == 1 else 576 << (bs_code - 2) if bs_code <= 5 else 256 << (bs_code - 8)
+    pos += {12: 1, 13: 2, 14: 2}.get(rate_code, 0)
+    if pos >= len(tail) or _crc8(tail[at:pos]) != tail[pos]:
+        return None
+    return (number if variable else number * min_block), block
+
+
+def _flac_check_end(mv: memoryview, total: int, min_block: int) -> None:
+    """A FLAC file ends with a whole last frame: its header (CRC-8) and body (CRC-16) check,
+    and it ends at the sample STREAMINFO declares last. Else it is truncated."""
+    end = len(mv)
+    if end >= 128 and bytes(mv[end - 128:end - 125]) == b"TAG":   # an ID3v1 tag appended
+        end -= 128
+    start = max(0, end - 65536)
+    tail = bytes(mv[start:end])
+    at = len(tail)
+    while True:
+        at = max(tail.rfind(b"\xff\xf8", 0, at), tail.rfind(b"\xff\xf9", 0, at))
+        if at < 0:
+            break
+        header = _flac_frame_header(tail, at, min_block)
+        if header is not None and _crc16(tail[at:-2]) == int.from_bytes(tail[-2:], "big"):
+            first, block = header
+            if first + block < total:
+                raise ContainerError(f"truncated: FLAC ends after sample {first + block} of the "
+                                     f"{total} its STREAMINFO declares")
+            return
+    raise ContainerError(f"truncated: FLAC's last frame is cut short (no whole frame ends the "
+                         f"file; its STREAMINFO declares {total} samples)")
 
 
 def _ogg(mv: memoryview) -> MediaInfo:
@@ -373,11 +542,29 @@ def _ogg(mv: memoryview) -> MediaInfo:
         codec, channels, rate = "Opus", packet[9], 48000  # Opus granules count 48 kHz samples
     else:
         raise ContainerError("Ogg without a Vorbis or Opus stream")
-    last = bytes(mv[max(0, len(mv) - 65536):]).rfind(b"OggS")
-    granule = None
-    if last >= 0:
-        at = max(0, len(mv) - 65536) + last
-        if at + 14 <= len(mv):
-            granule = struct.unpack_from("<q", mv, at + 6)[0]
+    granule = _ogg_last_granule(mv)
     return MediaInfo("audio", "Ogg", codec, sample_rate=rate, channels=channels,
                      samples=granule if granule and granule > 0 else None)
+
+
+def _ogg_last_granule(mv: memoryview) -> int:
+    """The granule position of the last page, walking every page header: a page that runs
+    past the end, or a last page without the end-of-stream flag, is a truncation."""
+    pos, end, granule, flags = 0, len(mv), 0, 0
+    while pos < end:
+        if pos + 27 > end:
+            raise ContainerError(f"truncated: Ogg page header at byte {pos} is cut short")
+        if bytes(mv[pos:pos + 4]) != b"OggS":
+            raise ContainerError(f"Ogg: no page at byte {pos} (capture pattern 'OggS' missing): corrupt")
+        flags, granule, segs = mv[pos + 5], struct.unpack_from("<q", mv, pos + 6)[0], mv[pos + 26]
+        if pos + 27 + segs > end:
+            raise ContainerError(f"truncated: Ogg page at byte {pos} is cut short")
+        size = 27 + segs + sum(mv[pos + 27:pos + 27 + segs])
+        if pos + size > end:
+            raise ContainerError(f"truncated: Ogg page at byte {pos} declares {size} bytes, only "
+                                 f"{end - pos} are there")
+        pos += size
+    if not flags & 0x04:
+        raise ContainerError("truncated: Ogg's last page lacks the end-of-stream flag (the file "
+                             "stops between pages)")
+    return granule

@@ -27,12 +27,7 @@ def check_media(data, kind: str, stride: int, route: Route, device: str, *, msg_
     try:
         info = probe(data)
     except ContainerError as exc:
-        truncated = str(exc).startswith("truncated")
-        raise MessageError("incomplete_media" if truncated else "decode_error",
-                           f"{where}: {exc}; it was not decoded"
-                           + ("" if truncated else f". Send a {kind} file (MP4, MKV, WebM"
-                              + (", WAV, FLAC, Ogg" if kind == "audio" else "") + ")"),
-                           id=msg_id, pipeline=pipeline) from None
+        raise MessageError(*_container_refusal(str(exc), kind, where), id=msg_id, pipeline=pipeline) from None
     if info.kind != kind:
         raise MessageError("decode_error", f"{where} is {kind}, but this is {info.kind} "
                            f"({info.describe()}); send it to a {info.kind} pipeline",
@@ -44,6 +39,17 @@ def check_media(data, kind: str, stride: int, route: Route, device: str, *, msg_
     if info.kind == "video" and info.frames is not None:
         return -(-info.frames // max(1, stride))
     return None
+
+
+def _container_refusal(why: str, kind: str, where: str) -> tuple[str, str]:
+    """(reason, message) for a value ``probe`` refused: truncated (``incomplete_media``),
+    damaged (a frame's hole or header, ``decode_error``), or not a file of ``kind``."""
+    if why.startswith("truncated"):
+        return "incomplete_media", f"{where}: {why}; it was not decoded"
+    if why.startswith("damaged"):
+        return "decode_error", f"{where}: {why}"
+    files = "a video file (MP4, MKV, WebM)" if kind == "video" else "an audio file (WAV, FLAC, Ogg)"
+    return "decode_error", f"{where}: {why}; it was not decoded. Send {files}"
 
 
 def _check_size(info: MediaInfo, route: Route, where: str, msg_id: str, pipeline: str) -> None:
