@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import find, model_config
+from . import find, model_config, training_ops
 from .errors import ConfigError, DeviceError, PipelineLoadError
 from .serialized import SerializedInfo, deserialize_problem, read_serialized
 
@@ -263,6 +263,9 @@ def load_model(repository: Path, name: str, version: int | None = None, device="
                          tuple(t.dims)[skip:], devices.get(t.name, "cpu")) for t in full.input]
     outputs = [TensorSpec(t.name, model_config.numpy_dtype(t.data_type), len(t.dims) - skip,
                           tuple(t.dims)[skip:]) for t in full.output]
+    training = training_ops.find(serialized)   # a reader or random op left in: skew
+    if training:
+        log.warning("%s", training_ops.warning(name, chosen, training))
     log.info("loaded model %s version %d from %s on %s (%s, %d threads)", name, chosen,
              model_file.path, device, f"batch {batch}" if batched else "unbatched: one sample at a time",
              threads)

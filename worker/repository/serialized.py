@@ -189,3 +189,23 @@ def dump(data: bytes) -> str:
     proto = _pipeline_def_class()()
     proto.ParseFromString(data)
     return str(proto)
+
+
+@dataclass(frozen=True)
+class OperatorDef:
+    """One operator of a serialized pipeline, in graph order: its schema name (``readers__File``,
+    ``random__CoinFlip``), instance name, device and its boolean arguments (``random_shuffle``)."""
+    schema: str
+    inst_name: str
+    device: str
+    bools: dict
+
+
+def operators(data: bytes) -> tuple[OperatorDef, ...]:
+    """The operators of a serialized pipeline (empty when ``data`` does not parse)."""
+    proto, _ = _parse(data)
+    if proto is None:
+        return ()
+    return tuple(OperatorDef(op.name, op.inst_name, _arg_str(op, "device") or "cpu",
+                             {a.name: bool(a.bools[0]) for a in op.args if len(a.bools)})
+                 for op in proto.op)
