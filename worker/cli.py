@@ -12,6 +12,7 @@ import sys
 COMMANDS = {
     "run": ("worker.commands.run", "consume a topic, run DALI pipelines in micro-batches, publish results"),
     "try": ("worker.commands.try_pipeline", "run a pipeline on local files, no Kafka (prints or saves outputs)"),
+    "compare": ("worker.commands.compare", "check a served pipeline against the validation pipeline of training, file by file"),
     "produce": ("worker.commands.produce", "send files or folders of media to a topic (raw or envelope)"),
     "tail": ("worker.commands.tail", "read and decode results or dead letters from a topic"),
     "pipelines": ("worker.commands.pipelines", "list the pipelines of a repository with their inputs and outputs"),
