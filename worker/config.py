@@ -152,6 +152,9 @@ class WorkerConfig:
     max_inflight_batches: int = 4  # per process; when full, fetching pauses (backpressure)
     max_message_bytes: int = 16 * MiB  # input values above this are dead-lettered (oversized)
     max_request_bytes: int = 16 * MiB  # producer max_request_size
+    # a dead letter carries its input's value only up to this size (larger: source names where
+    # to read it), so a dead letter stays small whatever the input was (schemas/README.md)
+    dead_letter_original_max_bytes: int = 1 * MiB
     fetch_max_bytes: int = 16 * MiB  # consumer fetch_max_bytes: larger fetches cost memory, not speed (measured)
     max_partition_fetch_bytes: int = 16 * MiB
     auto_offset_reset: str = "earliest"

@@ -11,7 +11,7 @@ from worker.config import Route, WorkerConfig
 from worker.reasons import Reason
 from worker.stream.messages import decode_dead_letter, encode_dead_letter
 from worker.stream.outcomes import Outcome, build_unit, dead_letter_record, from_pipeline
-from worker.stream.results import FIELD_LIMITS
+from worker.stream.results import ECHO_LIMIT, FIELD_LIMITS, ORIGINAL_LIMIT, echo_bytes, echo_id
 from worker.stream.routing import Pending
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +60,8 @@ def test_reasons_are_one_closed_list():
     assert from_pipeline(R()).reason is Reason.PIPELINE_ERROR
 
 
-def test_a_10_mib_pipeline_name_gives_a_dead_letter_under_the_limit():
+def test_a_10_mib_pipeline_name_gives_a_small_dead_letter():
+    """It once gave a 10.5 MB dead letter: the original was carried whenever it fitted."""
     cfg = _cfg(max_request_bytes=16 * MiB)
     name = "p" * (10 * MiB)
     original = msgpack.packb({"v": "1.0", "id": "x", "pipeline": name, "inputs": {"image": b"\xff\xd8"}})
@@ -68,14 +69,54 @@ def test_a_10_mib_pipeline_name_gives_a_dead_letter_under_the_limit():
                              original=original, key=b"k" * 10_000, source=("in", 0, 5, 1), epoch=1,
                              id="i" * MiB, pipeline=name)
     size = len(rec.value) + len(rec.key or b"") + sum(len(k) + len(v) for k, v in rec.headers)
-    assert size < 16 * MiB - 1024
+    print(f"dead letter of a 10 MiB pipeline name: {size} bytes")
+    assert size < 16 * 1024
     dl = decode_dead_letter(rec.value)
-    assert dl.original == original, "it fits: the original travels untouched"
+    assert dl.original is None and dl.original_size == len(original)
+    assert f"up to {ORIGINAL_LIMIT} bytes" in dl.error and "in/0/5" in dl.error
     assert len(dl.pipeline.encode()) < FIELD_LIMITS["pipeline"] + 64
     assert len(dl.error.encode()) < FIELD_LIMITS["error"] + 256
-    assert len(dl.id.encode()) < FIELD_LIMITS["id"] + 64
-    assert dl.key is None and rec.key is None and "key" in msgpack.unpackb(rec.value)["truncated"]
+    assert dl.id == echo_id("i" * MiB) and len(dl.id.encode()) == ECHO_LIMIT
+    assert dl.key == rec.key == echo_bytes(b"k" * 10_000) and len(rec.key) == ECHO_LIMIT
     assert set(msgpack.unpackb(rec.value)["truncated"]) >= {"id", "pipeline", "error", "key"}
+
+
+def test_an_original_up_to_the_limit_travels_untouched():
+    cfg = _cfg()
+    assert cfg.dead_letter_original_max_bytes == ORIGINAL_LIMIT == MiB
+    for n, carried in [(MiB, True), (MiB + 1, False)]:
+        rec = dead_letter_record(cfg, "dlq", reason="decode_error", error="bad", original=bytes(n),
+                                 key=b"k", source=("in", 0, 1, 1), epoch=1, id="x", pipeline="p")
+        assert (decode_dead_letter(rec.value).original is not None) == carried, n
+    small = _cfg(dead_letter_original_max_bytes=10)
+    rec = dead_letter_record(small, "dlq", reason="decode_error", error="bad", original=bytes(11),
+                             key=b"k", source=("in", 0, 1, 1), epoch=1, id="x", pipeline="p")
+    assert decode_dead_letter(rec.value).original is None
+
+
+def test_results_and_dead_letters_echo_ids_and_keys_alike():
+    """A result once echoed a 1 MiB id and key in full (a 1.05 MB record) while its dead letter
+    cut the id to about 1 KiB and dropped the key: a consumer could not match them."""
+    import numpy as np
+
+    from worker.stream.messages import decode_result
+
+    cfg = _cfg()
+    for raw in [b"k" * MiB, ("\u00e9" * MiB).encode()]:  # ASCII, and 2-byte characters
+        long_id = raw.decode()
+        p = _pending(cfg, id=echo_id(long_id), key=raw)  # as the router admits it
+        unit = build_unit([p, _pending(cfg, id=echo_id(long_id), key=raw, offset=8)],
+                          [Outcome(True, outputs={"y": np.zeros(2, np.float32)}),
+                           Outcome(False, reason=Reason.DECODE_ERROR, error="bad")], cfg, {})
+        res, dead = unit.records
+        r, d = decode_result(res.value), decode_dead_letter(dead.value)
+        assert r.id == d.id == echo_id(long_id) and len(r.id.encode()) <= ECHO_LIMIT
+        assert res.key == dead.key == d.key == echo_bytes(raw) == r.id.encode()
+        assert len(res.value) < 4096 and len(dead.value) < 16 * 1024
+        assert echo_id(r.id) == r.id and echo_bytes(res.key) == res.key  # idempotent
+        # the tag tells ids apart that share their first kilobyte
+        assert echo_id(long_id + "x") != r.id
+    assert echo_id("short") == "short" and echo_bytes(b"\xff" * 10) == b"\xff" * 10
 
 
 def test_an_original_that_cannot_fit_is_replaced_by_its_coordinates():
@@ -111,3 +152,67 @@ def test_a_result_no_message_can_carry_is_a_dead_letter_not_a_stop():
     dl = decode_dead_letter(rec.value)
     assert rec.kind == "dead_letter" and dl.reason == "model_error"
     assert "cannot travel in a message" in dl.error and "model outputs" in dl.error
+
+
+def _decoded_peak(value: bytes) -> tuple[str, int]:
+    """(reason or "ok", the most memory decoding ``value`` allocated at once)."""
+    import tracemalloc
+
+    from worker.stream.envelope import decode_input
+    from worker.stream.errors import MessageError
+
+    tracemalloc.start()
+    try:
+        decode_input(value, key=None, topic="t", partition=0, offset=0)
+        what = "ok"
+    except MessageError as exc:
+        what = exc.reason
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return what, peak
+
+
+def test_msgpack_decoding_limits_keep_an_envelopes_decoded_size_bounded():
+    """msgpack's own limits follow the value's length: one byte each (negative fixints, empty
+    maps) once became 40-72 bytes of objects, and maps of 6-10 MB cost about 37x their size.
+    Under the envelope's limits a 16 MiB envelope, however built, decodes within 2x its size
+    (worker/stream/wire.py says why), and any smaller one within its size + 16 MiB."""
+    import struct
+
+    from worker.stream.wire import MAX_CONTAINER_LEN, MAX_ELEMENTS
+
+    size = 16 * MiB - 64
+    head = msgpack.packb({"v": "1.2", "kind": "input", "id": "x", "inputs": {"a": b"\xff\xd8"},
+                          "meta": 0})[:-1]  # the meta value follows
+
+    def fill(meta: bytes) -> bytes:
+        return head + meta + b"\xc0" * (size - len(head) - len(meta))  # nils: trailing garbage
+
+    n = size - len(head) - 5
+    hostile = {
+        "array of negative fixints": head + b"\xdd" + struct.pack(">I", n) + b"\xe0" * n,
+        "array of empty maps": head + b"\xdd" + struct.pack(">I", n) + b"\x80" * n,
+        "map of small ints": head + b"\xdf" + struct.pack(">I", n // 4)
+        + b"".join(struct.pack(">BHB", 0xcd, i % 65536, 0xe0) for i in range(n // 4)),
+        "arrays of 1,000 under the per-array limit": fill(msgpack.packb([[-20] * 1000] * 1000)),
+        "nested declared arrays": fill((b"\xdd" + struct.pack(">I", MAX_CONTAINER_LEN)) * 1000),
+        "one 16 MiB string": head + msgpack.packb("s" * (n - 5)),
+        "arrays of strings": fill(msgpack.packb([["ab" * 500] * 1000] * 15)),
+        "a valid envelope of one 16 MiB input": msgpack.packb(
+            {"v": "1.2", "kind": "input", "id": "x", "inputs": {"a": bytes(size - 64)}}),
+    }
+    for name, value in hostile.items():
+        what, peak = _decoded_peak(value)
+        print(f"{name}: {len(value) >> 20} MiB -> {what}, decoded peak {peak / len(value):.2f}x")
+        assert peak < 2 * len(value), (name, peak)
+    small = head + msgpack.packb([[{}] * 1000] * 64)  # 64 KB of empty maps
+    what, peak = _decoded_peak(small)
+    assert what == "invalid_envelope" and peak < len(small) + 16 * MiB
+    # an ordinary envelope with a rich meta decodes
+    meta = {"boxes": [[1.5, 2.5, 3.5, 4.5]] * 1000, "tags": {f"t{i}": i for i in range(1000)}}
+    from worker.stream.envelope import decode_input, encode_input
+
+    msg = decode_input(encode_input("m", {"a": b"\xff\xd8"}, meta=meta), key=None, topic="t",
+                       partition=0, offset=0)
+    assert msg.meta["tags"]["t999"] == 999 and MAX_ELEMENTS >= 6000

@@ -79,7 +79,7 @@ def decode_input(value: bytes | None, *, key: bytes | None, topic: str, partitio
 
 
 def _decode_envelope(value: bytes, where: str, fallback_id: str) -> InputMessage:
-    obj = unpack_map(value, where, id=fallback_id)
+    obj = unpack_map(value, where, id=fallback_id, limited=True)
     raw_id = obj.get("id")
     check_version(obj, where, id=raw_id if isinstance(raw_id, str) else fallback_id)
     kind = obj.get("kind", "input")

@@ -21,7 +21,7 @@ from worker.stream.delivery import OutRecord, Unit
 from worker.stream.errors import MessageError
 from worker.stream.fanout import cut, shortfall
 from worker.stream.messages import encode_dead_letter, encode_result
-from worker.stream.results import dead_letter_key
+from worker.stream.results import dead_letter_key, echo_bytes
 from worker.stream.routing import Pending, clip
 
 
@@ -96,7 +96,7 @@ def _results(p: Pending, out: Outcome, cfg: WorkerConfig, timings: dict[str, flo
             return dead(Reason.MODEL_ERROR if model is not None else Reason.PIPELINE_ERROR,
                         f"message {clip(p.id)}: its result cannot be encoded: {exc}; {fix}")
     headers = lambda part: [("dsw-part", f"{part.index}/{part.count}".encode())] if many else []  # noqa: E731
-    return [OutRecord(p.reply_to or p.route.output, value, p.id.encode("utf-8"), p.tp, p.offset, p.epoch,
+    return [OutRecord(p.reply_to or p.route.output, value, echo_bytes(p.id.encode("utf-8")), p.tp, p.offset, p.epoch,
                       headers(part), kind="result", on_unwritable=_unwritable(p, cfg),
                       from_reply_to=bool(p.reply_to))
             for part, value in zip(parts, values)]
@@ -113,7 +113,7 @@ def dead_letter_record(cfg: WorkerConfig, topic: str, *, reason, error: str, ori
     def encode(max_bytes: int | None):
         return encode_dead_letter(original=original, key=key, reason=reason, error=error,
                                   source=source, pipeline=pipeline, worker=cfg.worker_id, id=id,
-                                  max_bytes=max_bytes)
+                                  max_bytes=max_bytes, max_original=cfg.dead_letter_original_max_bytes)
 
     def record(max_bytes: int | None, fallback) -> OutRecord:
         value, headers = encode(max_bytes)

@@ -3,6 +3,7 @@
 (used by ``dali-worker tail`` and by anyone consuming results in Python)."""
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -16,10 +17,21 @@ from worker.stream.wire import (MAP_MARKERS, VERSION, Source, array_from_wire, a
                                 check_version, unpack_map)
 
 ERROR_HEADER_LIMIT = 1024  # bytes of the human message kept in the dsw-error header
+# The echo policy (schemas/README.md, "Echoes"): an input's id and record key come back in its
+# results and dead letters cut to the same ECHO_LIMIT bytes by the same rule (echo_bytes), so a
+# consumer can match a result with a dead letter whatever the input said. Results once echoed
+# a 1 MiB id and key in full (a 1.05 MB record) while dead letters cut the id to 1 KiB and
+# dropped the key.
+ECHO_LIMIT = 1024
 # UTF-8 bytes kept of each field a dead letter echoes from its input: a 10 MiB pipeline name
 # (quoted again in the error) once made a 31 MB dead letter that the broker refused, and the
 # worker stopped on it after every restart
-FIELD_LIMITS = {"id": 1024, "pipeline": 256, "worker": 256, "key": 4096, "error": 8192}
+FIELD_LIMITS = {"id": ECHO_LIMIT, "pipeline": 256, "worker": 256, "key": ECHO_LIMIT, "error": 8192}
+# the largest original value a dead letter carries by default (WorkerConfig
+# dead_letter_original_max_bytes): a larger one is left out, and the dead letter names where to
+# read it (source), so a dead letter stays small whatever the input was (a 10 MiB envelope once
+# made a 10.5 MB dead letter because its original fitted under the producer's limit)
+ORIGINAL_LIMIT = 1024 * 1024
 # what a record adds to its value on the wire, besides its key and headers (batch and record
 # framing, timestamps): generous, so that a dead letter under the limit is never refused
 RECORD_OVERHEAD = 512
@@ -89,6 +101,7 @@ def encode_result(*, id: str, source: Source | Mapping | tuple, pipeline: str | 
     """A result value (its record key should be the id, utf-8). Outputs are packed from the
     arrays' memory (no copy for contiguous little-endian arrays). With ``max_bytes``, a result
     that would not fit raises MessageError("result_too_large")."""
+    id = echo_id(id)
     obj: dict[str, Any] = {
         "v": VERSION, "kind": "result", "id": id, "source": as_source(source).to_wire(),
         "pipeline": pipeline,
@@ -165,34 +178,57 @@ def _clip(text: str | None, limit: int, field: str, truncated: list[str]) -> str
     return raw[:limit].decode("utf-8", "ignore") + f"...[{len(raw) - limit} more bytes cut]"
 
 
+def echo_bytes(raw: bytes) -> bytes:
+    """``raw`` as results and dead letters echo it: unchanged up to :data:`ECHO_LIMIT` bytes,
+    else its first bytes (cut on a UTF-8 character boundary) and a tag with its length and the
+    start of its SHA-256, ``...[1048576 bytes, sha256:0123456789abcdef]``, ECHO_LIMIT bytes in
+    all. Idempotent: an echo echoes as itself."""
+    if len(raw) <= ECHO_LIMIT:
+        return raw
+    tag = f"...[{len(raw)} bytes, sha256:{hashlib.sha256(raw).hexdigest()[:16]}]".encode()
+    n = ECHO_LIMIT - len(tag)
+    while n > 0 and (raw[n] & 0xC0) == 0x80:  # not inside a UTF-8 sequence
+        n -= 1
+    return raw[:n] + tag
+
+
+def echo_id(id: str) -> str:
+    """An id as results and dead letters echo it (:func:`echo_bytes` of its UTF-8)."""
+    raw = id.encode("utf-8", "surrogatepass")
+    return id if len(raw) <= ECHO_LIMIT else echo_bytes(raw).decode("utf-8", "replace")
+
+
 def dead_letter_key(key: bytes | None) -> bytes | None:
-    """The record key of a dead letter: the original key, unless it is over the bound that
-    the dead letter's body keeps (then the dead letter has none, and its body says so)."""
-    return key if key is None or len(key) <= FIELD_LIMITS["key"] else None
+    """The record key of a dead letter: the original key as echoed (:func:`echo_bytes`)."""
+    return None if key is None else echo_bytes(key)
 
 
 def encode_dead_letter(*, original: bytes | None, key: bytes | None, reason: str, error: str,
                        source: Source | Mapping | tuple, pipeline: str | None, worker: str,
                        id: str | None = None, max_bytes: int | None = None,
+                       max_original: int | None = None,
                        ) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """A dead letter: ``(value, headers)``; publish it with the original ``key``.
+    """A dead letter: ``(value, headers)``; publish it with :func:`dead_letter_key` of ``key``.
 
-    A dead letter must always be writable, whatever the message held: every field echoed from
-    the input (id, pipeline, key, and the error text, which may quote them) is cut to a bound
-    of its own (:data:`FIELD_LIMITS`) and named in ``truncated``. The original value travels
-    untouched when the whole record fits under ``max_bytes``; otherwise it is left out,
-    ``original_size`` and the error say so, and ``source`` (topic/partition/offset) is where to
-    read it. ``max_bytes=None``: no limit (tests, tools)."""
+    A dead letter must always be writable, whatever the message held: the id and key are
+    echoed as results echo them (:func:`echo_bytes`), every other field echoed from the input
+    (pipeline, and the error text, which may quote them) is cut to a bound of its own
+    (:data:`FIELD_LIMITS`), and ``truncated`` names what was cut. The original value travels
+    untouched when it is at most ``max_original`` bytes and the whole record fits under
+    ``max_bytes``; otherwise it is left out, ``original_size`` and the error say so, and
+    ``source`` (topic/partition/offset) is where to read it. ``None``: no such limit (tests,
+    tools)."""
     reason = Reason.of(reason).value
     src = as_source(source)
     truncated: list[str] = []
-    id = _clip(id, FIELD_LIMITS["id"], "id", truncated)
+    if id is not None and echo_id(id) != id:
+        id = echo_id(id)
+        truncated.append("id")
     pipeline = _clip(pipeline, FIELD_LIMITS["pipeline"], "pipeline", truncated)
     worker = _clip(worker, FIELD_LIMITS["worker"], "worker", truncated) or ""
-    if key is not None and len(key) > FIELD_LIMITS["key"]:
+    if key is not None and len(key) > ECHO_LIMIT:
         truncated.append("key")
-        error = f"{error} [the record key ({len(key)} bytes) was left out: over {FIELD_LIMITS['key']} bytes]"
-        key = None
+        key = echo_bytes(key)
     error = _clip(error, FIELD_LIMITS["error"], "error", truncated) or ""
     size = None if original is None else len(original)
     src_wire = src.to_wire()
@@ -212,7 +248,13 @@ def encode_dead_letter(*, original: bytes | None, key: bytes | None, reason: str
                               "key": key, "truncated": truncated or None,
                               "created_ms": int(time.time() * 1000)}, use_bin_type=True)
 
-    if original is None or max_bytes is None:
+    if original is None:
+        return pack(original, error), headers
+    if max_original is not None and size > max_original:
+        error = (f"{error} [the original value ({size} bytes) was left out of this dead letter: "
+                 f"dead letters carry originals up to {max_original} bytes; read it from {src}]")
+        return pack(None, error), headers
+    if max_bytes is None:
         return pack(original, error), headers
     record_extra = RECORD_OVERHEAD + sum(len(k) + len(v) for k, v in headers) + len(dead_letter_key(key) or b"")
     value = pack(original, error)
@@ -226,11 +268,12 @@ def encode_dead_letter(*, original: bytes | None, key: bytes | None, reason: str
 def dead_letter_from_error(err: MessageError, *, original: bytes | None, key: bytes | None,
                            source: Source | Mapping | tuple, worker: str,
                            pipeline: str | None = None, max_bytes: int | None = None,
+                           max_original: int | None = None,
                            ) -> tuple[bytes, list[tuple[str, bytes]]]:
     """Shortcut: the dead letter for a MessageError (its reason, message, id and pipeline)."""
     return encode_dead_letter(original=original, key=key, reason=err.reason, error=str(err),
                               source=source, pipeline=err.pipeline or pipeline, worker=worker,
-                              id=err.id, max_bytes=max_bytes)
+                              id=err.id, max_bytes=max_bytes, max_original=max_original)
 
 
 def decode_dead_letter(value: bytes | None,

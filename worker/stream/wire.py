@@ -71,12 +71,52 @@ def looks_like_map(value: bytes | memoryview) -> bool:
     return not any(head == sig[:len(head)] for sig in MEDIA_SIGNATURES_IN_MAP_RANGE)
 
 
-def unpack_map(value: bytes, what: str, *, id: str | None = None) -> dict:
-    """Decode a msgpack map; MessageError("malformed_msgpack") when it does not decode."""
+# Decoding limits of an input envelope (schemas/README.md, "Decoding limits"). msgpack's own
+# limits follow the value's length, so a 16 MiB value may declare millions of entries: one byte
+# each (negative fixints, empty maps) became 40-72 bytes of Python objects, and 6-10 MB maps
+# cost about 37x their size. A value holds at most MAX_CONTAINER_LEN elements per array or map
+# (msgpack allocates a declared array before reading it, and nests up to about 1,000 deep: at
+# most ~22 MB however it is nested) and MAX_ELEMENTS elements and entries in all (each costs
+# at most ~100 bytes of objects). Bins and strings cost their own size once. So an envelope's
+# decoded objects stay under its size + MAX_ELEMENTS x 100 B + 22 MB, and a 16 MiB envelope,
+# however built, under 2x its size (tests/unit/test_reasons_and_bounds.py; measured at most
+# 1.05x, where unlimited decoding took 40-72x).
+MAX_CONTAINER_LEN = 1024
+MAX_ELEMENTS = 65536
+
+
+class _TooMany(ValueError):
+    pass
+
+
+def _counting_hooks(limit: int) -> dict:
+    """list_hook/object_hook that count every element and entry decoded, and stop past ``limit``."""
+    seen = [0]
+
+    def count(obj):
+        seen[0] += len(obj) + 1
+        if seen[0] > limit:
+            raise _TooMany(f"more than {limit} array elements and map entries in all (the "
+                           "envelope's limit, schemas/README.md)")
+        return obj
+    return {"list_hook": count, "object_hook": count}
+
+
+def unpack_map(value: bytes, what: str, *, id: str | None = None, limited: bool = False) -> dict:
+    """Decode a msgpack map; MessageError("malformed_msgpack") when it does not decode.
+    ``limited``: an input's value, decoded under the envelope's limits (:data:`MAX_ELEMENTS`)."""
+    kw = dict(max_array_len=MAX_CONTAINER_LEN, max_map_len=MAX_CONTAINER_LEN,
+              **_counting_hooks(MAX_ELEMENTS)) if limited else {}
     try:
-        obj = msgpack.unpackb(value, raw=False, strict_map_key=False)
+        obj = msgpack.unpackb(value, raw=False, strict_map_key=False, **kw)
     except Exception as e:  # msgpack raises several unrelated types (ExtraData, ValueError, ...)
         detail = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        if limited and ("exceeds max_" in str(e) or isinstance(e, _TooMany)):
+            raise MessageError("invalid_envelope",
+                               f"{what}: value ({len(value)} bytes) is over the envelope's decoding "
+                               f"limits ({e}): at most {MAX_CONTAINER_LEN} elements per array or "
+                               f"map and {MAX_ELEMENTS} in all; carry bulk data as bin or typed "
+                               "arrays (schemas/README.md)", id=id) from None
         raise MessageError("malformed_msgpack",
                            f"{what}: value ({len(value)} bytes) starts like a msgpack map but does "
                            f"not decode ({detail}). Encode envelopes with msgpack "

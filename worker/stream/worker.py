@@ -6,26 +6,43 @@ Concurrency, all on one asyncio loop:
   healthy) and flushes micro-batches that are full or due;
 - each batch runs in its pipeline's own thread (a DALI pipeline is not thread-safe; DALI
   releases the GIL, so fetching, encoding and producing go on meanwhile);
-- when ``max_inflight_batches`` batches are unfinished, every assigned partition is paused
-  (backpressure) and resumed when one finishes: memory stays bounded without stopping polls;
-- the commit loop hands positions to delivery every ``commit_interval_ms``.
+- when a route has ``max_inflight_batches`` batches unfinished, the partitions of that route's
+  input topics are paused (backpressure, ``backpressure.py``) and resumed when one finishes:
+  memory stays bounded without stopping polls, and a route whose model is down holds only its
+  own partitions;
+- the commit loop hands positions to delivery every ``commit_interval_ms``;
+- the health loop tells readiness and metrics, every second, whether the loop turns and whether
+  Kafka answers (``kafka_health.py``).
+
+At start the Kafka clients are made and started until the broker answers: an unreachable
+broker costs one log line per attempt, with a growing pause between attempts (1 s to 30 s), and
+readiness names what the worker waits for; a security failure stops the start at once
+(``KafkaStartError``: one line and exit 2).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
 from aiokafka.consumer.subscription_state import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+
+from worker import kafka_log
 
 from worker.config import WorkerConfig
+from worker.stream.backpressure import Backpressure
 from worker.stream.batching import Batch, MicroBatcher
 from worker.stream.delivery import AtLeastOnce, Delivery, DeliveryError, ExactlyOnce, OutRecord, Unit
 from worker.stream.errors import MessageError
+from worker.kafka_security import KafkaStartError
 from worker.stream.kafka import make_consumer, make_producer
+from worker.stream.kafka_health import KafkaHealth, describe_error
+from worker.stream import txn_id
 from worker.stream.offsets import OffsetTracker
 from worker.stream.outcomes import build_unit, dead_letter_record, from_pipeline
 from worker.pipeline.faults import fault_injection
@@ -39,6 +56,8 @@ log = logging.getLogger("worker")
 MAX_PENDING_DEAD_LETTERS = 256
 # /healthz fails when the fetch loop has not turned for this long (it turns at least every 100 ms)
 LOOP_STALL_S = 30.0
+# an unreachable broker at start: the pause before the next attempt doubles up to this
+START_BACKOFF_MAX_S = 30.0
 
 
 @dataclass
@@ -73,11 +92,13 @@ class StreamWorker:
         self.delivery: Delivery | None = None
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
-        self._inflight_batches = 0
+        self.backpressure = Backpressure(
+            cfg.max_inflight_batches, {t: i for i, r in enumerate(cfg.routes) for t in r.inputs},
+            MAX_PENDING_DEAD_LETTERS)
         self._dead_letters_pending = 0  # each holds its original value (up to max_message_bytes)
         self._stop_waiter: asyncio.Future | None = None
         self._next_commit = 0.0
-        self._paused = False
+        self._paused: set = set()  # partitions paused by backpressure
         self.fatal: BaseException | None = None
         # results are encoded here so that a lane's thread goes straight on to its next batch
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="encode")
@@ -91,6 +112,9 @@ class StreamWorker:
         # liveness (health.py): the fetch loop's last turn, and when each busy lane's batch went in
         self._loop_beat = 0.0
         self._busy_since: dict[str, float] = {}
+        self.kafka = KafkaHealth(cfg.kafka_ready_timeout_s)
+        self.transactional_id: str | None = None  # exactly-once: the id this process claimed
+        self._txn_lock: int | None = None
         if readiness is not None:
             readiness.set_stall_limits(LOOP_STALL_S, cfg.liveness_timeout_s)
 
@@ -102,21 +126,15 @@ class StreamWorker:
 
     async def run(self) -> int:
         """Run until stopped (SIGTERM: drain and commit) or a delivery failure (exit 1, no commit)."""
-        self.producer = make_producer(self.cfg)
-        self.consumer = make_consumer(self.cfg, _Listener(self))
-        # before the consumer starts: its first assignment (inside start) reaches delivery
-        if self.cfg.delivery == "exactly-once":
-            self.delivery = ExactlyOnce(self.producer, self.tracker, self.cfg.group_id, self.consumer)
-        else:
-            self.delivery = AtLeastOnce(self.producer, self.tracker, self.consumer)
-        self.delivery.on_written = self._count_written
-        await self.producer.start()
         try:
-            await self.consumer.start()
+            if not await self._connect():
+                log.info("stopped while waiting for Kafka: nothing consumed, nothing to commit")
+                return 0
             log.info("worker %s consuming %s in group %s (%s), pipelines %s",
                      self.cfg.worker_id, ", ".join(self.cfg.input_topics), self.cfg.group_id,
                      self.cfg.delivery, ", ".join(sorted({l.plan.pipeline.name for l in self.lanes.values()})))
             committer = asyncio.create_task(self._commit_loop())
+            health = asyncio.create_task(self._health_loop())
             try:
                 await self._fetch_loop()
             finally:
@@ -124,6 +142,7 @@ class StreamWorker:
                 # the background and its units buffered: let the loop see the stop and finish
                 self._stop.set()
                 await committer
+                await health
             if self.fatal is None:
                 await self._drain()
         finally:
@@ -135,6 +154,67 @@ class StreamWorker:
                  self.cfg.worker_id, self.delivery.delivered if self.delivery else 0,
                  self.delivery.dead_letters if self.delivery else 0)
         return 0
+
+    async def _connect(self) -> bool:
+        """Make and start the Kafka clients until the broker answers (False: stopped first).
+        Each failed attempt is one line: the clients are closed (no "Unclosed AIOKafkaConsumer"),
+        aiokafka's own lines about it are muted, and the pause doubles up to 30 s."""
+        if self.cfg.delivery == "exactly-once" and self._txn_lock is None:
+            self.transactional_id, self._txn_lock = txn_id.claim(
+                self.cfg.transactional_id, os.path.join(self.cfg.state_dir, "transactional-ids"),
+                chosen=bool(self.cfg.transactional_id_prefix))
+            if self.transactional_id != self.cfg.transactional_id:
+                log.info("transactional id %s is held by another worker on this host: this one uses %s",
+                         self.cfg.transactional_id, self.transactional_id)
+        attempt = 0
+        while True:
+            attempt += 1
+            self.producer = make_producer(self.cfg, self.transactional_id)
+            self.consumer = make_consumer(self.cfg, _Listener(self))
+            self.kafka.watch(self.producer.client)
+            self.kafka.watch(self.consumer._client)
+            # before the consumer starts: its first assignment (inside start) reaches delivery
+            if self.cfg.delivery == "exactly-once":
+                self.delivery = ExactlyOnce(self.producer, self.tracker, self.cfg.group_id, self.consumer)
+            else:
+                self.delivery = AtLeastOnce(self.producer, self.tracker, self.consumer)
+            self.delivery.on_written = self._count_written
+            self.delivery.health = self.kafka
+            try:
+                with kafka_log.muted():
+                    await self.producer.start()
+                    await self.consumer.start()
+            except KafkaStartError:
+                await self._close_clients()
+                raise
+            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+                await self._close_clients()
+                delay = min(START_BACKOFF_MAX_S, 2.0 ** (attempt - 1))
+                cause = describe_error(exc)
+                log.warning("Kafka at %s cannot be reached (%s); attempt %d, next in %.0f s",
+                            self.cfg.bootstrap_servers, cause, attempt, delay)
+                if self.readiness is not None:
+                    self.readiness.waiting(f"Kafka at {self.cfg.bootstrap_servers} ({cause})")
+                try:
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                    return False
+                except asyncio.TimeoutError:
+                    continue
+            if attempt > 1:
+                log.info("Kafka at %s answered (attempt %d)", self.cfg.bootstrap_servers, attempt)
+            if self.readiness is not None:
+                self.readiness.waiting("")
+            return True
+
+    async def _close_clients(self) -> None:
+        """Stop both clients (started or not: an unstopped one warns when collected)."""
+        for client in (self.consumer, self.producer):
+            if client is not None:
+                try:
+                    await client.stop()
+                except Exception as exc:  # noqa: BLE001 - closing a client that never connected
+                    log.debug("closing a Kafka client: %r", exc)
+        self.consumer = self.producer = None
 
     async def _drain(self) -> None:
         """SIGTERM: stop fetching, run what is batched, wait for in-flight work, commit."""
@@ -152,10 +232,7 @@ class StreamWorker:
             await self.delivery.flush()
 
     async def _close(self) -> None:
-        if self.consumer is not None:
-            await self.consumer.stop()
-        if self.producer is not None:
-            await self.producer.stop()
+        await self._close_clients()
         for client in {id(l.model_client): l.model_client for l in self.lanes.values()
                        if l.model_client is not None}.values():
             await client.close()
@@ -200,8 +277,6 @@ class StreamWorker:
                 return  # stopping: the drain commits
             except asyncio.TimeoutError:
                 pass
-            if self.readiness is not None:
-                self.readiness.heartbeat(self._loop_beat, self._busy_since)
             now = asyncio.get_running_loop().time()
             if now < self._next_commit:
                 continue
@@ -216,6 +291,27 @@ class StreamWorker:
                     await self.metrics.update_lag(self.consumer)
                 except Exception as exc:  # lag is for operators; never let it stop the worker
                     log.debug("lag update failed: %r", exc)
+
+    async def _health_loop(self) -> None:
+        """Every second: liveness (the fetch loop's last turn, busy lanes) and Kafka's health, to
+        readiness and metrics. A task of its own, so that a commit waiting on a broker that is
+        away never makes the worker look dead (/healthz); it makes it not ready (/readyz)."""
+        while not self._stop.is_set():
+            if self.consumer is not None:
+                self.kafka.fetching(bool(self.consumer.assignment() - self._paused))
+            status = self.kafka.status()
+            if self.readiness is not None:
+                self.readiness.heartbeat(self._loop_beat, self._busy_since)
+                self.readiness.kafka_status(status.fetch_since, status.commit_since, status.cause,
+                                            self.cfg.kafka_ready_timeout_s)
+            if self.metrics is not None and hasattr(self.metrics, "set_kafka_health"):
+                now = time.time()
+                self.metrics.set_kafka_health(status.connected, now - status.last_fetch,
+                                              now - status.last_commit)
+            try:
+                await asyncio.wait_for(self._stop.wait(), 1.0)
+            except asyncio.TimeoutError:
+                pass
 
     # -- per record -----------------------------------------------------------------------------
     def _on_record(self, record, now: float) -> None:
@@ -275,13 +371,13 @@ class StreamWorker:
     def _submit(self, batch: Batch[Pending]) -> None:
         # the lane now: a live reload may swap it before the task starts, the batch stays on it
         lane = self.lanes[batch.key]
-        self._inflight_batches += 1
+        self.backpressure.submitted(lane.plan.route_index)
         self._pool_batches[id(lane.pool)] = self._pool_batches.get(id(lane.pool), 0) + 1
         task = self._spawn(self._run_batch(batch, lane))
         task.add_done_callback(lambda _: self._batch_done(lane))
 
     def _batch_done(self, lane: Lane) -> None:
-        self._inflight_batches -= 1
+        self.backpressure.finished(lane.plan.route_index)
         self._pool_batches[id(lane.pool)] -= 1
         self._backpressure()
 
@@ -380,20 +476,27 @@ class StreamWorker:
             self.poison.left(name)
 
     def _backpressure(self) -> None:
+        """Pause the partitions of the routes at their in-flight limit, resume the others."""
         if self.consumer is None:
             return
-        held = len(self.delivery.buffered) if isinstance(self.delivery, ExactlyOnce) else 0
-        full = (self._inflight_batches + held >= self.cfg.max_inflight_batches
-                or self._dead_letters_pending >= MAX_PENDING_DEAD_LETTERS)
-        if full and not self._paused:
-            self.consumer.pause(*self.consumer.assignment())
-            self._paused = True
-            log.debug("paused fetching: %d batches in flight", self._inflight_batches)
-        elif not full and self._paused:
-            self.consumer.resume(*self.consumer.assignment())
-            self._paused = False
+        held: dict[int, int] = {}
+        if isinstance(self.delivery, ExactlyOnce):
+            for unit in self.delivery.buffered:
+                route = self.backpressure.route_of_topic.get(unit.records[0].source[0]) if unit.records else None
+                if route is not None:
+                    held[route] = held.get(route, 0) + 1
+        assignment = self.consumer.assignment()
+        want = self.backpressure.to_pause(assignment, held, self._dead_letters_pending)
+        pause, resume = want - self._paused, (self._paused - want) & assignment
+        if pause:
+            self.consumer.pause(*pause)
+            log.debug("paused fetching %s: %d batches in flight", sorted(map(tuple, pause)),
+                      self.backpressure.total)
+        if resume:
+            self.consumer.resume(*resume)
+        self._paused = want
         if self.metrics:
-            self.metrics.set_inflight(self._inflight_batches, len(self.consumer.paused()))
+            self.metrics.set_inflight(self.backpressure.total, len(self.consumer.paused()))
 
     # -- tasks ----------------------------------------------------------------------------------
     def _spawn(self, coro) -> asyncio.Task:
@@ -411,9 +514,10 @@ class StreamWorker:
         if self.fatal is None:
             self.fatal = exc
             if "Fenced" in type(exc).__name__:
-                log.error("another live process uses this worker's transactional id %s (the same host "
-                          "and slot?): give each worker its own transactional_id_prefix or run them "
-                          "under one supervisor (--procs)", self.cfg.transactional_id)
+                log.error("another live process uses this worker's transactional id %s (on another "
+                          "host with the same hostname and a transactional_id_prefix?): give each worker "
+                          "its own transactional_id_prefix or run them under one supervisor (--procs)",
+                          self.transactional_id or self.cfg.transactional_id)
             log.error("fatal: %s", exc, exc_info=not isinstance(exc, DeliveryError))
             if self.readiness is not None:
                 self.readiness.failed(str(exc))
@@ -458,7 +562,7 @@ class StreamWorker:
         except Exception as exc:
             self._fail(exc)
             return
-        self._paused = False  # a new assignment starts unpaused
+        self._paused = set()  # a new assignment starts unpaused
         self._backpressure()
         if self.metrics:
             self.metrics.set_assigned(self.consumer.assignment())
