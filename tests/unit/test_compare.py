@@ -83,7 +83,7 @@ def test_changed_interpolation_is_reported(tmp_path, capsys, data):
     for feed in ("ragged", "padded"):
         files, shape, max_abs, _, differ = table(out.out)[("DALI_OUTPUT", feed)]
         assert shape == "[3, 224, 224]" and differ > 0 and float(max_abs) > 1e-3
-    assert "DIFFERENT: DALI_OUTPUT above --atol 1e-05" in out.out
+    assert "DIFFERENT: DALI_OUTPUT beyond --atol 1e-05" in out.out
     # the first files named are files of the folder, as the reader names them
     named = re.findall(r"(\w+/[\w.]+) \(max abs", out.out)
     assert named and all((data / n).is_file() for n in named)
@@ -98,6 +98,15 @@ def test_changed_mean_is_reported_and_atol_decides(tmp_path, capsys, data):
     assert differ == files and float(max_abs) == pytest.approx(0.015 / 0.229, rel=1e-3)
     rc, out = compare(capsys, data, "--atol", "0.1", repository=repo)
     assert rc == 0 and "SAME within --atol 0.1" in out.out
+
+
+def test_changed_crop_is_a_shape_difference(tmp_path, capsys, data):
+    repo = served_variant(tmp_path, "image_crop=224,", "image_crop=200,")
+    rc, out = compare(capsys, data, repository=repo)
+    assert rc == 1, out.out + out.err
+    files, shape, max_abs, _, differ = table(out.out)[("DALI_OUTPUT", "ragged")]
+    assert shape == "[3, 200, 200]" and max_abs == "inf" and differ == files
+    assert "shape [3, 200, 200], reference [3, 224, 224]" in out.out
 
 
 def test_leftover_random_operator_is_named_at_load_and_in_the_report(tmp_path, capsys, data, caplog):
