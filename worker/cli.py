@@ -10,6 +10,7 @@ import sys
 
 # name -> (module, one-line help); the order is the order of `dali-worker --help`
 COMMANDS = {
+    "demo": ("worker.commands.demo", "the whole chain in one command: broker, worker, sample images, results"),
     "run": ("worker.commands.run", "consume a topic, run DALI pipelines in micro-batches, publish results"),
     "try": ("worker.commands.try_pipeline", "run a pipeline on local files, no Kafka (prints or saves outputs)"),
     "compare": ("worker.commands.compare", "check a served pipeline against the validation pipeline of training, file by file"),
@@ -53,5 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("aiokafka", "kafka"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    from worker import kafka_log
+
+    kafka_log.install()  # aiokafka repeats one error per retry: one line per cause per 10 s
     mod = importlib.import_module(COMMANDS[args.command][0])
     return int(mod.main(args) or 0)

@@ -149,7 +149,9 @@ class WorkerConfig:
     # that a decoder crash on a corrupt file costs that sample, not the worker
     isolate_dali: bool = True
     num_threads: int = 0  # DALI threads per process; 0: cores / processes
-    max_inflight_batches: int = 4  # per process; when full, fetching pauses (backpressure)
+    # per route: when a route has this many batches unfinished, its input partitions pause
+    # (backpressure; stream/backpressure.py); the other routes go on
+    max_inflight_batches: int = 4
     max_message_bytes: int = 16 * MiB  # input values above this are dead-lettered (oversized)
     max_request_bytes: int = 16 * MiB  # producer max_request_size
     # a dead letter carries its input's value only up to this size (larger: source names where
@@ -174,6 +176,9 @@ class WorkerConfig:
     # /healthz fails (restart me) when one DALI batch runs longer than this, or the stream loop
     # has not turned for 30 s
     liveness_timeout_s: float = 300.0
+    # /readyz fails when the worker wants to fetch and nothing was fetched, or a commit has been
+    # pending or failing, for this long (stream/kafka_health.py); /healthz is not affected
+    kafka_ready_timeout_s: float = 30.0
     drain_timeout_s: float = 30.0
     # live reload (worker/stream/reload.py): look at the repository every this many seconds and
     # load added or changed versions in the background; 0: never (Triton's --model-control-mode=poll)
@@ -214,6 +219,9 @@ class WorkerConfig:
                               "at the repository, or 0 for no live reload")
         if self.max_inflight_batches < 1:
             raise ConfigError("max_inflight_batches must be >= 1")
+        if self.kafka_ready_timeout_s <= 0:
+            raise ConfigError(f"kafka_ready_timeout_s={self.kafka_ready_timeout_s}; give the seconds without "
+                              "a fetch or commit after which /readyz fails (default 30)")
         if self.max_partition_fetch_bytes < self.max_message_bytes:
             raise ConfigError(
                 f"max_partition_fetch_bytes ({self.max_partition_fetch_bytes}) is below max_message_bytes "

@@ -7,7 +7,8 @@ serves it itself, with the same paths and bodies.
 
 Readiness, how children report it: each process owns a :class:`Readiness` and calls its
 methods as it gets there (pipelines loaded, group joined with its assignment, model
-reachable). With a state folder (the multiprocess folder) every change is written atomically
+reachable), and whether it can fetch from and commit to Kafka (``stream/kafka_health.py``).
+With a state folder (the multiprocess folder) every change is written atomically
 to ``ready-<pid>.json``; the supervisor's :class:`ReadinessView` reads those files for the
 children it knows to be alive. A process is ready when it has joined the consumer group (with
 partitions or with none to give), loaded its pipelines and, when a model is configured, reached
@@ -48,6 +49,13 @@ class _State:
     fatal: str = ""
     loop_stall_s: float = 30.0
     batch_stall_s: float = 300.0
+    # Kafka (stream/kafka_health.py, wall clock): fetching wanted and nothing fetched since,
+    # a commit pending or failing since (0: fine); not ready past kafka_timeout_s
+    kafka_fetch_since: float = 0.0
+    kafka_commit_since: float = 0.0
+    kafka_cause: str = ""
+    kafka_timeout_s: float = 30.0
+    waiting_for: str = ""  # what the start waits for (e.g. Kafka unreachable), one line
 
 
 class Readiness:
@@ -88,6 +96,15 @@ class Readiness:
         its ``busy_since`` does."""
         self._update(loop_beat=float(loop_beat), busy_since=dict(busy_since))
 
+    def kafka_status(self, fetch_since: float, commit_since: float, cause: str, timeout_s: float) -> None:
+        """From the worker, about once a second (``KafkaHealth.status()``)."""
+        self._update(kafka_fetch_since=float(fetch_since), kafka_commit_since=float(commit_since),
+                     kafka_cause=cause[:300], kafka_timeout_s=float(timeout_s))
+
+    def waiting(self, what: str) -> None:
+        """The start waits for something outside (''): named by /readyz and the supervisor."""
+        self._update(waiting_for=what[:500])
+
     def failed(self, why: str) -> None:
         self._update(fatal=why[:500])
 
@@ -124,8 +141,12 @@ class Readiness:
             os.replace(tmp, path)  # readers never see half a file
 
 
-def _missing(s: dict) -> list[str]:
+def _missing(s: dict, now: float | None = None) -> list[str]:
+    from worker.stream.kafka_health import kafka_problems
+
     gaps = []
+    if s.get("waiting_for"):
+        gaps.append(f"waiting for {s['waiting_for']}")
     if s.get("stopping"):
         gaps.append("stopping")
     if not s.get("pipelines_loaded"):
@@ -135,6 +156,9 @@ def _missing(s: dict) -> list[str]:
     if s.get("model_configured") and not s.get("model_reachable"):
         detail = s.get("model_detail")
         gaps.append("model not reachable" + (f": {detail}" if detail else ""))
+    gaps += kafka_problems(s.get("kafka_fetch_since") or 0.0, s.get("kafka_commit_since") or 0.0,
+                           s.get("kafka_cause") or "", s.get("kafka_timeout_s", 30.0),
+                           time.time() if now is None else now)
     return gaps
 
 
@@ -185,7 +209,8 @@ class ReadinessView:
             gaps.append(f"{expected - len(reports)} of {expected} worker processes have not "
                         "reported (starting or restarting)")
         for r in reports:
-            gaps.extend(f"process {r['pid']}: {g}" for g in r.get("missing", _missing(r)))
+            # recomputed now: the Kafka ages grow even when a process stops writing
+            gaps.extend(f"process {r['pid']}: {g}" for g in _missing(r))
         return not gaps, gaps
 
     def alive(self) -> tuple[bool, list[str]]:

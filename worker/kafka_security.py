@@ -198,6 +198,7 @@ class KafkaSecurity:
             redact_sasl_in_logs()
             kw["sasl_mechanism"] = self.mechanism
             if self.mechanism == "OAUTHBEARER":
+                answer_oauth_errors()
                 kw["sasl_oauth_token_provider"] = TokenProvider(self.sasl_oauth_token_file,
                                                                 self.sasl_oauth_token_command)
             else:
@@ -223,6 +224,40 @@ def redact_sasl_in_logs() -> None:
     log = logging.getLogger("aiokafka.conn")
     if not any(isinstance(f, _RedactSasl) for f in log.filters):
         log.addFilter(_RedactSasl())
+
+
+def answer_oauth_errors() -> None:
+    """A rejected OAUTHBEARER token must fail the authentication, not pass it.
+
+    RFC 7628 3.2.2: a server that rejects the token answers with an error *challenge* (a JSON
+    ``{"status": "invalid_token", ...}``) and waits for the client's ``%x01``, then fails the
+    exchange. aiokafka 0.14's ``OAuthAuthenticator`` stops after sending the token and takes
+    that challenge for success ("Authenticated via OAUTHBEARER"): the broker then answers every
+    request of that connection with nothing, and a worker with an expired or garbage token hung
+    forever, logging "Unable to update metadata" 58 times a second. Patched here: a challenge
+    after the token is answered with ``%x01``, so the broker fails the exchange
+    (SaslAuthenticationFailedError) and the start stops with one line. The challenge is logged
+    (WARNING, aiokafka.conn), so that the line can say what the broker found wrong."""
+    from aiokafka import conn
+
+    auth = conn.OAuthAuthenticator
+    if getattr(auth, "_dsw_answers_errors", False):
+        return
+    original = auth.step
+
+    async def step(self, payload):
+        if getattr(self, "_token_sent", False):
+            if payload and not getattr(self, "_dsw_error_answered", False):
+                self._dsw_error_answered = True
+                text = bytes(payload).decode("utf-8", "replace")[:300]
+                logging.getLogger("aiokafka.conn").warning(
+                    "OAUTHBEARER: the broker rejected the token: %s", text)
+                return b"\x01", True
+            return None
+        return await original(self, payload)
+
+    auth.step = step
+    auth._dsw_answers_errors = True
 
 
 def _token_provider_base():
@@ -298,11 +333,14 @@ def diagnose(sec: KafkaSecurity, bootstrap: str, errors: list[str]) -> tuple[str
                 "set sasl_mechanism to one the listener enables (the broker's sasl.enabled.mechanisms)")
     if "authentication failed" in low or "saslauthenticationfailed" in low or "illegalsaslstate" in low \
             or "authentication" in low and "fail" in low:
-        who = f"user {sec.sasl_username!r}" if sec.sasl_username else "the token"
+        if sec.mechanism == "OAUTHBEARER":
+            found = re.search(r'"status"\s*:\s*"([^"]+)"', text)
+            return ("the broker refused the OAUTHBEARER token" + (f" ({found.group(1)})" if found else ""),
+                    _oauth_fix(sec))
+        who = f"user {sec.sasl_username!r}" if sec.sasl_username else "the client"
         return (f"the broker refused the credentials of {who} with {mech}",
                 "check sasl_username and the password (sasl_password_file or $DSW_SASL_PASSWORD), "
-                "and that the mechanism matches how the user was created (SCRAM-SHA-256 vs -512)"
-                if sec.mechanism != "OAUTHBEARER" else "check the token the provider yields")
+                "and that the mechanism matches how the user was created (SCRAM-SHA-256 vs -512)")
     if re.search(r"connection (at \S+ )?closed|connection reset|unexpected eof|eof occurred|broken pipe"
                  r"|connection lost", low):
         if sec.uses_tls and sec.ssl_cert_file:
@@ -323,6 +361,13 @@ def diagnose(sec: KafkaSecurity, bootstrap: str, errors: list[str]) -> tuple[str
         return (f"the broker closed the connection during {sec.protocol} {mech}",
                 "check security_protocol and sasl_mechanism against the listener's")
     return None
+
+
+def _oauth_fix(sec: KafkaSecurity) -> str:
+    where = (f"sasl_oauth_token_file {sec.sasl_oauth_token_file} holds" if sec.sasl_oauth_token_file
+             else "sasl_oauth_token_command prints")
+    return (f"check the token {where}: not expired, issued for this cluster (audience, issuer) with "
+            "the scope the broker's validator requires")
 
 
 async def start_explained(start, sec: KafkaSecurity, bootstrap: str) -> None:

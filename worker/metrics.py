@@ -19,6 +19,9 @@ How each gauge aggregates across processes (``multiprocess_mode``), chosen delib
 * ``consumer_lag``: ``livemostrecent`` -- a partition belongs to one process at a time but moves
   on a rebalance; the process that wrote the partition's lag most recently is its owner, so the
   newest value wins and an old owner's stale value is ignored (a sum would double-count it).
+* ``kafka_connected``: ``livemin`` -- 0 when any live process lost the broker.
+* ``kafka_seconds_since_fetch``, ``kafka_seconds_since_commit``: ``livemax`` -- the process
+  that has gone longest without is the one to look at.
 
 GPU memory and utilisation are not written by the workers: the HTTP server reads them from NVML
 at scrape time (:class:`GpuCollector`), when ``pynvml`` (package ``nvidia-ml-py``) imports and a
@@ -124,6 +127,13 @@ def _create() -> SimpleNamespace:
                                 "reload could not load (the serving versions stay)", ["pipeline"]),
         lag=Gauge(f"{p}_consumer_lag", "High watermark minus consumer position, per partition",
                   ["topic", "partition"], multiprocess_mode="livemostrecent"),
+        kafka_connected=Gauge(f"{p}_kafka_connected", "1 when the latest request to the Kafka broker "
+                              "was answered, 0 when it failed", multiprocess_mode="livemin"),
+        since_fetch=Gauge(f"{p}_kafka_seconds_since_fetch", "Seconds since a fetch from Kafka was "
+                          "last answered", multiprocess_mode="livemax"),
+        since_commit=Gauge(f"{p}_kafka_seconds_since_commit", "Seconds since a commit (offsets, or a "
+                           "transaction) last succeeded or found nothing to commit",
+                           multiprocess_mode="livemax"),
         model_requests=Counter(f"{p}_model_requests", "Inference requests sent to a model server "
                                "(each try, retries included)", ["model"]),
         model_retries=Counter(f"{p}_model_retries", "Inference requests tried again after the "
@@ -220,6 +230,13 @@ def set_assigned(partitions: Iterable) -> None:
 _known_topics: set[str] = set()
 
 
+def set_kafka_health(connected: bool, since_fetch: float, since_commit: float) -> None:
+    m = _metrics()
+    m.kafka_connected.set(int(connected))
+    m.since_fetch.set(max(0.0, since_fetch))
+    m.since_commit.set(max(0.0, since_commit))
+
+
 def model_request(model: str) -> None:
     _metrics().model_requests.labels(model).inc()
 
@@ -272,6 +289,7 @@ class StreamMetrics:
     set_assigned = staticmethod(set_assigned)
     repository_reload = staticmethod(repository_reload)
     repository_reload_failed = staticmethod(repository_reload_failed)
+    set_kafka_health = staticmethod(set_kafka_health)
 
     @staticmethod
     def results_out(n: int = 1, topic: str = "") -> None:

@@ -43,6 +43,7 @@ class Slot:
     next_start: float = 0.0
     stop_code: int | None = None  # exit code after the stop was asked (None: no process then)
     signalled: bool = False
+    waiting: str = ""  # what its worker last said it waits for (its readiness report)
 
 
 class Supervisor:
@@ -79,6 +80,7 @@ class Supervisor:
         pid = slot.proc.pid
         metrics.process_dead(pid)
         slot.proc = None
+        slot.waiting = ""
         if self._stopping:
             if code == -signal.SIGTERM and slot.signalled:
                 # our SIGTERM reached it before it had installed its handler (the worker does
@@ -102,6 +104,29 @@ class Supervisor:
         slot.next_start = time.monotonic() + delay
         log.warning("slot %d: worker pid %d exited with %d after %.0f s; restarting in %.1f s "
                     "(its uncommitted messages go to the group's next owner)", slot.index, pid, code, ran, delay)
+
+    def _say_what_children_wait_for(self, state) -> None:
+        """A worker that cannot start yet (Kafka unreachable: it retries by itself, with a
+        growing pause) says so in its readiness report; say it here once per change, so that
+        the supervisor's log tells what the container waits for."""
+        import json
+
+        for slot in self.slots:
+            if slot.proc is None:
+                continue
+            try:
+                report = json.loads((state / f"ready-{slot.proc.pid}.json").read_text())
+            except (OSError, ValueError):
+                continue
+            waiting = report.get("waiting_for") or ""
+            if waiting != slot.waiting:
+                if waiting:
+                    log.warning("slot %d: worker pid %d is waiting for %s (it retries by itself)",
+                                slot.index, slot.proc.pid, waiting)
+                else:
+                    log.info("slot %d: worker pid %d no longer waits (was: %s)", slot.index,
+                             slot.proc.pid, slot.waiting)
+                slot.waiting = waiting
 
     def _stop(self, *_) -> None:
         # only a flag: the loop passes SIGTERM on, so a child started in the same instant is not
@@ -134,8 +159,12 @@ class Supervisor:
             if not self._stopping:
                 self._start(slot)
         deadline = None
+        next_look = 0.0
         try:
             while True:
+                if time.monotonic() >= next_look:
+                    self._say_what_children_wait_for(state)
+                    next_look = time.monotonic() + 2.0
                 for slot in self.slots:
                     if slot.proc is not None and (code := slot.proc.poll()) is not None:
                         self._on_exit(slot, code)

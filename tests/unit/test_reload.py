@@ -13,6 +13,7 @@ import pytest
 from tests.versioned_repo import make_repository, sample, write_version
 from worker.config import Route, WorkerConfig
 from worker.runtime import build_lanes, load_pipeline, make_lane, served_pipeline
+from worker.stream.backpressure import Backpressure
 from worker.stream.reload import Reloader
 
 
@@ -138,7 +139,8 @@ def test_the_stream_worker_closes_a_swapped_out_runner_after_its_batch():
             events.append(f"closed {self.name}")
 
     def lane(key, runner):
-        plan = type("P", (), {"key": key, "max_batch_size": 4, "max_delay_s": 1.0,
+        plan = type("P", (), {"key": key, "max_batch_size": 4, "max_delay_s": 1.0, "route_index": 0,
+                              "route": Route(["in"], pipeline="times"),
                               "pipeline": type("S", (), {"name": "times"})(), "version": 1})()
         return Lane(plan=plan, run=runner.run, pool=ThreadPoolExecutor(1), close=runner.close, runner=runner)
 
@@ -146,7 +148,8 @@ def test_the_stream_worker_closes_a_swapped_out_runner_after_its_batch():
         w = StreamWorker.__new__(StreamWorker)
         old = lane("0:times:1", Runner("v1", 0.3))
         w.lanes, w._pool_batches, w._retiring, w._tasks = {old.plan.key: old}, {}, {}, set()
-        w._inflight_batches, w.cfg, w.fatal = 0, WorkerConfig(routes=[Route(["in"], pipeline="times")]), None
+        w.cfg, w.fatal = WorkerConfig(routes=[Route(["in"], pipeline="times")]), None
+        w.backpressure = Backpressure(4, {"in": 0}, 256)
 
         async def run_batch(batch, lane):
             await asyncio.get_running_loop().run_in_executor(lane.pool, lane.run, batch.items)

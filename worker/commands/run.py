@@ -90,13 +90,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default on, for one process too); a configuration error (exit 2) stops them all")
     w.add_argument("--num-threads", type=int, help="DALI threads per process (default: cores / processes)")
     w.add_argument("--max-inflight-batches", type=int,
-                   help="batches in flight per process before fetching pauses (default 4)")
+                   help="batches in flight per route before that route's partitions pause (default 4)")
     w.add_argument("--metrics-port", type=int, help="serve /metrics, /healthz, /readyz on this port (default: off)")
     w.add_argument("--metrics-host", help="address that port binds (default 0.0.0.0, every interface, as a "
                                           "container needs; 127.0.0.1 keeps it on this machine)")
     w.add_argument("--liveness-timeout-s", type=float,
                    help="/healthz fails when one DALI batch runs longer than this (default 300), or the "
                         "stream loop has not turned for 30 s")
+    w.add_argument("--kafka-ready-timeout-s", type=float,
+                   help="/readyz fails when nothing could be fetched, or a commit has been pending or "
+                        "failing, for this long (default 30); /healthz is not affected")
     w.add_argument("--worker-id", help="name in results and logs (default host-pid)")
     w.add_argument("--drain-timeout-s", type=float, help="SIGTERM: wait this long for in-flight work (default 30)")
     w.add_argument("--slot", type=int, help=argparse.SUPPRESS)  # set by the supervisor for its children

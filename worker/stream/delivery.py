@@ -142,6 +142,20 @@ class Delivery:
         # called with each record once the broker has it, as what it finally is (a result that
         # became a dead letter at send time counts as a dead letter): metrics
         self.on_written = None
+        # stream/kafka_health.py: each commit's start and outcome (readiness, metrics)
+        self.health = None
+
+    def _commit_started(self) -> None:
+        if self.health is not None:
+            self.health.commit_started()
+
+    def _commit_succeeded(self) -> None:
+        if self.health is not None:
+            self.health.commit_succeeded()
+
+    def _commit_failed(self, exc) -> None:
+        if self.health is not None:
+            self.health.commit_failed(exc)
 
     async def _produce(self, records: list[OutRecord]) -> None:
         futures = [(r, await self._send(r)) for r in records]
@@ -237,14 +251,18 @@ class AtLeastOnce(Delivery):
     async def commit(self, tps=None) -> dict:
         positions = self.tracker.committable(tps)
         if not positions:
+            self._commit_succeeded()  # nothing processed is left uncommitted
             return {}
+        self._commit_started()
         try:
             await self.consumer.commit({KafkaTP(t, p): off for (t, p), off in positions.items()})
         except KafkaError as exc:
             # a rebalance in progress: the new owner starts from the last good commit, which
             # re-processes (at least once), never skips
             log.warning("commit of %s failed (%r); it will be retried", positions, exc)
+            self._commit_failed(exc)
             return {}
+        self._commit_succeeded()
         self.tracker.mark_committed(positions)
         return positions
 
@@ -291,10 +309,14 @@ class ExactlyOnce(Delivery):
             self.buffered = [Unit(rs) for u in self.buffered if (rs := self.current(u, self.tracker))]
             units, positions = plan_release(self.buffered, self.tracker, self.committed)
             if not units and not positions:
+                self._commit_succeeded()  # nothing processed is left uncommitted
                 return {}
             if self.group is not None and self.group.generation_id == self._stale_generation:
-                return {}  # evicted: nothing commits until the group gives us a new generation
+                # evicted: nothing commits until the group gives us a new generation
+                self._commit_failed("evicted from the consumer group; waiting to rejoin")
+                return {}
             _fault_stop_before_transaction(units)
+            self._commit_started()
             try:
                 async with self.producer.transaction():
                     await self._produce([r for u in units for r in u.records])
@@ -313,7 +335,12 @@ class ExactlyOnce(Delivery):
                             "partitions' owners; waiting to rejoin", exc.group.group_id,
                             exc.group.generation_id, STALE_MEMBERSHIP.get(exc.code, exc.code),
                             sum(len(u.records) for u in units))
+                self._commit_failed(f"evicted from group {exc.group.group_id}; waiting to rejoin")
                 return {}
+            except BaseException as exc:
+                self._commit_failed(exc)
+                raise
+            self._commit_succeeded()
             released = {id(u) for u in units}
             self.buffered = [u for u in self.buffered if id(u) not in released]
             self.committed.update(positions)

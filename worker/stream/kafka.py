@@ -87,7 +87,8 @@ def make_consumer(cfg: WorkerConfig, listener: ConsumerRebalanceListener | None 
     return consumer
 
 
-def make_producer(cfg: WorkerConfig) -> AIOKafkaProducer:
+def make_producer(cfg: WorkerConfig, transactional_id: str | None = None) -> AIOKafkaProducer:
+    """``transactional_id``: the one this process claimed (``txn_id.py``); default the config's."""
     sec = KafkaSecurity.from_config(cfg)
     common = dict(
         bootstrap_servers=cfg.bootstrap_servers,
@@ -101,7 +102,8 @@ def make_producer(cfg: WorkerConfig) -> AIOKafkaProducer:
     if cfg.delivery == "exactly-once":
         # a stable id per worker slot: a restarted process fences its dead predecessor and
         # aborts the transaction it left open
-        return _secured(WorkerTxnProducer(transactional_id=cfg.transactional_id, **common), cfg, sec)
+        return _secured(WorkerTxnProducer(transactional_id=transactional_id or cfg.transactional_id,
+                                          **common), cfg, sec)
     # acks=all + idempotence: an acked outcome survives a broker failover and retries do not
     # duplicate it; only then may its input offset be committed
     return _secured(WorkerProducer(acks="all", enable_idempotence=True, **common), cfg, sec)
