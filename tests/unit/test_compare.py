@@ -202,3 +202,21 @@ def test_example_ensemble_maps_the_dali_model_into_the_classifier():
     classifier = configs["classifier"]
     assert list(dali.output[0].dims) == list(classifier.input[0].dims) == [3, 224, 224]
     assert dali.output[0].data_type == classifier.input[0].data_type
+
+
+def test_the_docs_route_examples_load(tmp_path):
+    """The TOML routes of docs/training-to-stream.md are valid worker configurations."""
+    from worker.config import load_config
+    from worker.inference.config import ModelRoute
+
+    text = (ROOT / "docs" / "training-to-stream.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    for i, block in enumerate(blocks):
+        path = tmp_path / f"route{i}.toml"
+        path.write_text(block)
+        cfg = load_config(path, env={})
+        (route,) = cfg.routes
+        assert route.pipeline == "efficientnet_preprocess" and route.model is not None
+        model = ModelRoute.from_dict(route.model)
+        assert model.name in ("classifier", "efficientnet_ensemble")
