@@ -1,0 +1,1 @@
+"""`dali-worker demo`: the parts it starts (``session``) and what it prints (``report``)."""
