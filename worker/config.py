@@ -62,6 +62,13 @@ class Route:
     # frames x width x height x 3 bytes (RGB frames), or samples x channels x 4 (float32);
     # larger inputs are dead-lettered (media_too_large) before DALI decodes them; 0 = no cap
     max_decoded_bytes: int = 2 * 1024 * MiB
+    # memory budget of one micro-batch (issue 28): the decoded sizes of its inputs (an image:
+    # width x height x max(3, channels) from its header; video/audio: what its container
+    # declares, as for max_decoded_bytes; any other input: its bytes) add up to at most this, as
+    # the caps above bound each input. A batch is cut before an input would pass it; an input
+    # larger than the budget runs alone. 1 GiB: 64 photos of 5 MP, or 5 images at the 64 MP cap
+    # (whose batch of 64 would decode to 12 GB); 0 = no budget
+    max_batch_decoded_bytes: int = 1024 * MiB
     # the version of 'pipeline' for messages that name none (an envelope's pipeline_version
     # wins); 0: the highest version the repository's version_policy serves
     pipeline_version: int = 0
@@ -88,6 +95,9 @@ class Route:
             raise ConfigError(f"{where}: cut = \"sequence\" needs sequence_length >= 1 (frames per result)")
         if self.sequence_length < 0 or self.sequence_stride < 0 or self.max_decoded_bytes < 0:
             raise ConfigError(f"{where}: sequence_length, sequence_stride and max_decoded_bytes must be >= 0")
+        if self.max_batch_decoded_bytes < 0:
+            raise ConfigError(f"{where}: max_batch_decoded_bytes={self.max_batch_decoded_bytes}; give "
+                              "bytes (decoded inputs per batch), or 0 for no budget")
         if self.pipeline_version < 0 or (self.pipeline_version and not self.pipeline):
             raise ConfigError(f"{where}: pipeline_version={self.pipeline_version} needs the route's "
                               "'pipeline' and a version number >= 1 (0: the highest served)")

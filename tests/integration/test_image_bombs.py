@@ -98,3 +98,57 @@ def test_bombs_are_dead_letters_and_memory_stays_bounded(kafka_bootstrap, tmp_pa
     assert out.dead == {k: ["image_too_large"] for k, _ in bad}
     print(f"peak RSS per process (MiB): {sorted(v >> 20 for v in peaks.values())}")
     assert max(peaks.values()) < RSS_LIMIT, {p: v >> 20 for p, v in peaks.items()}
+
+
+# issue 28: the decoded-size cap was per image; 64 images just under it made one batch (8 PNGs
+# of 63.8 MP took the worker from 260 MB to 1.85 GB; at the default batch of 64, about 12 GB).
+# Here the cap is 16 MP (48 MB decoded each) to spare the test machine's cores, and the batch's
+# budget 256 MiB: at most 5 such images per batch, where one batch of 64 would decode 3 GB.
+BUDGET_CAP_PIXELS = 16_000_000
+BUDGET_BYTES = 256 * 2**20
+# per process of the worker tree. Measured on the 2-core VM: the DALI child peaked at 652 MiB
+# with the budget, 3,194 MiB without it (--max-batch-decoded-bytes 0: one batch of 64)
+BUDGET_RSS_LIMIT = 1280 * 2**20
+
+
+def _png_just_under(pixels: int) -> bytes:
+    """A PNG of about ``pixels`` (under them), small on the wire: one colour and a few dots."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    side = int(pixels ** 0.5)
+    while side * side >= pixels:
+        side -= 1
+    img = np.full((side, side, 3), (40, 120, 200), np.uint8)
+    img[::97, ::89] = (250, 10, 10)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG", compress_level=9)
+    return buf.getvalue()
+
+
+def test_64_images_just_under_the_cap_keep_the_batch_within_its_memory_budget(kafka_bootstrap, tmp_path):
+    tin, tout, tdlq = setup_topics(kafka_bootstrap, f"budget-{uuid.uuid4().hex[:6]}", PARTS)
+    png = _png_just_under(BUDGET_CAP_PIXELS)
+    items = [(f"big-{i:02d}", png) for i in range(64)]
+    asyncio.run(produce(kafka_bootstrap, tin, items, partitions=PARTS))
+    # a long delay and batches of 64: without the budget, every image would be in one batch
+    args = ["--input", tin, "--output", tout, "--dead-letter-topic", tdlq, "--group-id", f"g-{tin}",
+            "--pipeline", "classify_reduce", "--max-batch-size", "64", "--max-delay-ms", "3000",
+            "--commit-interval-ms", "300", "--num-threads", "2",
+            "--max-pixels", str(BUDGET_CAP_PIXELS), "--max-batch-decoded-bytes", str(BUDGET_BYTES)]
+    ids = {k for k, _ in items}
+    with WorkerProcess(kafka_bootstrap, args, tmp_path / "w.log",
+                       env={"DSW_MAX_INFLIGHT_BATCHES": "4"}) as w:
+        rss = PeakRss(w.proc.pid)
+        rss.start()
+        out = asyncio.run(collect(kafka_bootstrap, tout, tdlq, expect_ids=ids, timeout=300, settle=0.5))
+        rss.sample()
+        peaks = rss.stop()
+        assert w.proc.poll() is None, f"the worker stopped:\n{w.log()[-3000:]}"
+        assert w.terminate() == 0, w.log()[-3000:]
+    assert dict(out.results) == {k: 1 for k in ids} and not out.dead, (dict(out.results), out.dead)
+    print(f"64 PNGs of {len(png)} B declaring {BUDGET_CAP_PIXELS / 1e6:g} MP, budget "
+          f"{BUDGET_BYTES >> 20} MiB: peak RSS per process (MiB) {sorted(v >> 20 for v in peaks.values())}")
+    assert max(peaks.values()) < BUDGET_RSS_LIMIT, {p: v >> 20 for p, v in peaks.items()}

@@ -53,6 +53,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-decoded-bytes", type=int, metavar="BYTES",
                    help="video/audio inputs declaring more decoded bytes (frames x W x H x 3) are "
                         "dead-lettered undecoded (default 2 GiB; 0: no cap)")
+    g.add_argument("--max-pixels", type=int, metavar="PIXELS",
+                   help="images whose header declares more pixels (width x height) are dead-lettered "
+                        "undecoded (default 64000000; 0: no cap)")
+    g.add_argument("--max-batch-decoded-bytes", type=int, metavar="BYTES",
+                   help="memory budget of one micro-batch: the decoded sizes of its inputs (W x H x 3 "
+                        "per image, as declared for video/audio) add up to at most this; a batch is cut "
+                        "before an input would pass it (default 1 GiB; 0: no budget)")
 
     k = p.add_argument_group("Kafka")
     k.add_argument("--bootstrap-servers", help="default $KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092")

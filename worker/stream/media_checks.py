@@ -23,6 +23,14 @@ def check_media(data, kind: str, stride: int, route: Route, device: str, *, msg_
     """Check one video/audio input; returns the frames the pipeline's decoder should give
     (ceil(declared / stride)) for video whose container declares them, else None.
     ``label`` is the message as errors quote it."""
+    return admit_media(data, kind, stride, route, device, msg_id=msg_id, input_name=input_name,
+                       pipeline=pipeline, label=label)[0]
+
+
+def admit_media(data, kind: str, stride: int, route: Route, device: str, *, msg_id: str,
+                input_name: str, pipeline: str, label: str) -> tuple[int | None, int | None]:
+    """:func:`check_media`, and the decoded size the container declares (None: unknown), which
+    the batch's memory budget counts."""
     where = f"message {label}: input {input_name!r} of pipeline {pipeline!r}"
     try:
         info = probe(data)
@@ -37,8 +45,8 @@ def check_media(data, kind: str, stride: int, route: Route, device: str, *, msg_
         raise MessageError("decode_error", f"{where} ({info.describe()}): {why}", id=msg_id, pipeline=pipeline)
     _check_size(info, route, where, msg_id, pipeline)
     if info.kind == "video" and info.frames is not None:
-        return -(-info.frames // max(1, stride))
-    return None
+        return -(-info.frames // max(1, stride)), info.decoded_bytes()
+    return None, info.decoded_bytes()
 
 
 def _container_refusal(why: str, kind: str, where: str) -> tuple[str, str]:

@@ -18,9 +18,10 @@ from worker.config import Route, WorkerConfig
 from worker.pipeline.headers import HeaderError, read_header
 from worker.pipeline.media import describe_head, image_format
 from worker.stream.errors import MessageError
-from worker.stream.media_checks import check_media
+from worker.stream.media_checks import admit_media
 from worker.stream.messages import check_inputs, decode_input
 from worker.stream.offsets import TopicPartition
+from worker.stream.results import echo_id
 from worker.stream.plan import LanePlan, Plan
 
 
@@ -47,6 +48,7 @@ class Pending:
     lane: LanePlan | None = None  # the lane whose batch it joins
     pipeline_version: int | None = None  # the version that runs it (the lane's)
     expect_frames: int | None = None  # a video input's frames, as its container declares them
+    decoded_bytes: int = 0  # what its inputs decode to, as declared (the batch's memory budget)
 
 
 def clip(text: str | None, limit: int = 80) -> str:
@@ -108,8 +110,9 @@ class Router:
                                "the route's output", id=msg_id, pipeline=pipeline)
 
     @staticmethod
-    def _check_size(data, fmt: str, input_name: str, route: Route, msg_id: str, pipeline: str) -> None:
-        """The decoded-size cap: the header's dimensions, read before DALI decodes anything."""
+    def _check_size(data, fmt: str, input_name: str, route: Route, msg_id: str, pipeline: str) -> int:
+        """The decoded-size cap: the header's dimensions, read before DALI decodes anything.
+        Returns the decoded size: width x height x max(3, channels) bytes (DALI decodes to RGB)."""
         try:
             h = read_header(data, fmt)
         except HeaderError as exc:
@@ -126,6 +129,7 @@ class Router:
                 f"({route.max_pixels / 1e6:g} MP); it was not decoded. Send a smaller image, or raise "
                 "the route's max_pixels (decoding takes about 6 bytes of memory per pixel)",
                 id=msg_id, pipeline=pipeline)
+        return h.pixels * max(3, h.channels or 3)
 
     @staticmethod
     def _version_not_served(rp, name: str, version: int, msg_id: str) -> None:
@@ -171,6 +175,9 @@ class Router:
                                id=msg.id, pipeline=name)
         served = lane.pipeline
         inputs = check_inputs(msg, served.input_specs, pipeline=name)
+        # the batch's memory budget: images and media count what they decode to, others their bytes
+        decoded = sum(a.nbytes for n, a in inputs.items()
+                      if n not in served.image_inputs and n not in served.media_inputs)
         for input_name in served.image_inputs:
             fmt = image_format(inputs[input_name])
             if fmt is None:
@@ -179,15 +186,17 @@ class Router:
                     f"message {clip(msg.id)}: input {input_name!r} of pipeline {name!r} is not an image "
                     f"file (first bytes {describe_head(inputs[input_name])}); send JPEG, PNG, TIFF, "
                     "BMP, GIF, WebP, JPEG 2000 or PNM bytes", id=msg.id, pipeline=name)
-            self._check_size(inputs[input_name], fmt, input_name, route, msg.id, name)
+            decoded += self._check_size(inputs[input_name], fmt, input_name, route, msg.id, name)
         expect = None
         for input_name, media in served.media_inputs.items():
-            expect = check_media(inputs[input_name], media.kind, media.stride, route, self.cfg.device,
-                                 msg_id=msg.id, input_name=input_name, pipeline=name, label=clip(msg.id))
+            expect, size = admit_media(inputs[input_name], media.kind, media.stride, route, self.cfg.device,
+                                       msg_id=msg.id, input_name=input_name, pipeline=name, label=clip(msg.id))
+            decoded += inputs[input_name].nbytes if size is None else size
         reply_to = msg.reply_to
         if reply_to is not None:
             self._check_reply_to(reply_to, msg.id, name, rp)
         return Pending(tp=(record.topic, record.partition), offset=record.offset, epoch=epoch,
                        key=record.key, value=record.value, timestamp_ms=record.timestamp,
-                       id=msg.id, pipeline=name, route=route, inputs=inputs, meta=msg.meta or {},
-                       reply_to=reply_to, received=time.time(), lane=lane, pipeline_version=lane.version, expect_frames=expect)
+                       id=echo_id(msg.id), pipeline=name, route=route, inputs=inputs, meta=msg.meta or {},
+                       reply_to=reply_to, received=time.time(), lane=lane, pipeline_version=lane.version, expect_frames=expect,
+                       decoded_bytes=decoded)

@@ -86,7 +86,9 @@ class StreamWorker:
         self.router = Router(cfg, plan)
         self.batcher: MicroBatcher[Pending] = MicroBatcher(
             {k: lane.plan.max_batch_size for k, lane in lanes.items()},
-            {k: lane.plan.max_delay_s for k, lane in lanes.items()})
+            {k: lane.plan.max_delay_s for k, lane in lanes.items()},
+            {k: lane.plan.route.max_batch_decoded_bytes for k, lane in lanes.items()},
+            weight=lambda p: p.decoded_bytes)  # a batch's memory budget (batching.py)
         self.consumer = None
         self.producer = None
         self.delivery: Delivery | None = None
@@ -396,7 +398,8 @@ class StreamWorker:
         self.lanes = lanes
         self.router = Router(self.cfg, plan)
         self.batcher.configure({k: lane.plan.max_batch_size for k, lane in lanes.items()},
-                               {k: lane.plan.max_delay_s for k, lane in lanes.items()})
+                               {k: lane.plan.max_delay_s for k, lane in lanes.items()},
+                               {k: lane.plan.route.max_batch_decoded_bytes for k, lane in lanes.items()})
         in_use = {id(lane.pool) for lane in lanes.values()}
         retired = [lane for pool, lane in {id(l.pool): l for l in old.values()}.items() if pool not in in_use]
         for lane in retired:
