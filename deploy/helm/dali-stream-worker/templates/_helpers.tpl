@@ -82,15 +82,84 @@ partitions, so pods beyond inputPartitions / consumersPerPod would only hold idl
 {{- end -}}
 {{- end -}}
 
-{{/* KEDA's name for the worker's SASL mechanism (its Kafka scaler's `sasl` parameter). */}}
-{{- define "dsw.kedaSasl" -}}
-{{- $sec := .Values.kafka.security -}}
-{{- if hasPrefix "SASL_" $sec.protocol -}}
-{{- $m := $sec.saslMechanism | default "PLAIN" -}}
-{{- $map := dict "PLAIN" "plaintext" "SCRAM-SHA-256" "scram_sha256" "SCRAM-SHA-512" "scram_sha512" -}}
-{{- if not (hasKey $map $m) -}}
-{{- fail (printf "kafka.security.saslMechanism=%s: the KEDA Kafka scaler cannot log in with the worker's %s settings; use PLAIN or SCRAM-SHA-256/512 for the autoscaler, or set autoscaling.enabled=false" $m $m) -}}
+{{/*
+The image: [registry/]repository, then @digest when set (an exact image, whatever the tag
+says now), else :tag (default: the chart's appVersion).
+*/}}
+{{- define "dsw.image" -}}
+{{- $i := .Values.image -}}
+{{- $name := $i.repository -}}
+{{- with $i.registry -}}{{- $name = printf "%s/%s" (trimSuffix "/" .) $name -}}{{- end -}}
+{{- if $i.digest -}}
+{{- printf "%s@%s" $name $i.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $name ($i.tag | default .Chart.AppVersion) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The worker's SASL mechanism (PLAIN when SASL_* names none), or "" without SASL. */}}
+{{- define "dsw.saslMechanism" -}}
+{{- if hasPrefix "SASL_" .Values.kafka.security.protocol -}}
+{{- .Values.kafka.security.saslMechanism | default "PLAIN" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Kafka security as the worker checks it at start (worker/kafka_security.py), refused here
+instead, with the fix: a pod that renders is a pod whose settings the worker accepts.
+*/}}
+{{- define "dsw.kafkaChecks" -}}
+{{- $sec := .Values.kafka.security -}}
+{{- $kc := .Values.kafka.credentials -}}
+{{- $mech := include "dsw.saslMechanism" . -}}
+{{- $tls := hasSuffix "SSL" $sec.protocol -}}
+{{- if $mech -}}
+{{- if eq $mech "OAUTHBEARER" -}}
+{{- if eq (empty $kc.oauthTokenKey) (empty $sec.oauth.tokenCommand) -}}
+{{- fail "kafka.security.saslMechanism=OAUTHBEARER: the worker needs its token from exactly one of kafka.credentials.oauthTokenKey (a file of the Secret) or kafka.security.oauth.tokenCommand" -}}
+{{- end -}}
+{{- else -}}
+{{- if not (trim $sec.username) -}}
+{{- fail (printf "kafka.security.username is empty: SASL %s logs in as a user; set kafka.security.username (the principal your ACLs name)" $mech) -}}
+{{- end -}}
+{{- if not $kc.passwordKey -}}
+{{- fail (printf "kafka.security.protocol=%s with SASL %s needs the password: set kafka.credentials.passwordKey (and existingSecret)" $sec.protocol $mech) -}}
+{{- end -}}
+{{- end -}}
+{{- else -}}
+{{- range $name := list "saslMechanism" "username" -}}
+{{- if get $sec $name -}}
+{{- fail (printf "kafka.security.%s is set but kafka.security.protocol=%s does not use SASL: use SASL_SSL (or SASL_PLAINTEXT)" $name $sec.protocol) -}}
+{{- end -}}
+{{- end -}}
+{{- range $key := list "passwordKey" "oauthTokenKey" "oauthClientIdKey" "oauthClientSecretKey" -}}
+{{- if get $kc $key -}}
+{{- fail (printf "kafka.credentials.%s is set but kafka.security.protocol=%s does not use SASL: use SASL_SSL (or SASL_PLAINTEXT)" $key $sec.protocol) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if not $tls -}}
+{{- range $key := list "caKey" "certKey" "keyKey" "keyPasswordKey" -}}
+{{- if get $kc $key -}}
+{{- fail (printf "kafka.credentials.%s is set but kafka.security.protocol=%s does not use TLS: use SSL or SASL_SSL" $key $sec.protocol) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if ne (empty $kc.certKey) (empty $kc.keyKey) -}}
+{{- fail "kafka.credentials.certKey and keyKey go together (mutual TLS: the certificate and its key; KEDA needs both). If one PEM file holds both, name it twice" -}}
+{{- end -}}
+{{- if and $kc.keyPasswordKey (not $kc.keyKey) -}}
+{{- fail "kafka.credentials.keyPasswordKey without keyKey: the password decrypts the client key; set certKey and keyKey" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+KEDA's name for the worker's SASL mechanism (its Kafka scaler's `sasl` parameter), or none.
+*/}}
+{{- define "dsw.kedaSasl" -}}
+{{- $m := include "dsw.saslMechanism" . -}}
+{{- if $m -}}
+{{- $map := dict "PLAIN" "plaintext" "SCRAM-SHA-256" "scram_sha256" "SCRAM-SHA-512" "scram_sha512" "OAUTHBEARER" "oauthbearer" -}}
 {{- get $map $m -}}
 {{- else -}}
 none
