@@ -67,10 +67,13 @@ def served_pipeline(model):
     from worker.pipeline.media import decoder_inputs, media_inputs
     from worker.stream.plan import ServedPipeline
 
-    specs = {s.name: (s.dtype, s.ndim) for s in model.inputs}
+    # an unbatched model takes a sample, or a request of samples (a leading batch dimension,
+    # as Triton lists its dims and a Triton client sends it; pipeline/unbatched.py)
+    specs = {s.name: (s.dtype, s.ndim if model.batched else (s.ndim, s.ndim + 1)) for s in model.inputs}
     return ServedPipeline(model.name, specs, model.max_batch_size,
                           image_inputs=frozenset(decoder_inputs(model.serialized)),
-                          media_inputs=media_inputs(model.serialized), version=model.version)
+                          media_inputs=media_inputs(model.serialized), version=model.version,
+                          split_outputs=frozenset(getattr(model, "split", ())))
 
 
 def make_lane(cfg: WorkerConfig, lp, model, runners: dict):

@@ -77,11 +77,45 @@ def test_unnamed_pipeline_output_needs_a_config_name():
     assert mc.autofill_and_validate(mc.parse_config('output [ { name: "o" } ]', "m"), f, "m").output[0].name == "o"
 
 
-@pytest.mark.parametrize("value, words", [(-1, r"not a batch size \(Triton requires max_batch_size >= 0\)")])
-def test_max_batch_size_zero_or_negative_message(value, words):
-    msg = mc.max_batch_size_error("m", value, 64)
-    assert re.search(rf"model 'm': config.pbtxt sets max_batch_size: {value}.*{words}.*remove the "
-                     rf"max_batch_size line to use the pipeline's batch_size \(64\)", msg), msg
+@pytest.mark.parametrize("value", [-1, -5])
+def test_negative_max_batch_size_is_the_pipelines(value):
+    """AutofillConfig (config_tools.cc) replaces a max_batch_size below 0 with the pipeline's."""
+    text = f'max_batch_size: {value}\noutput [ {{ name: "a" }}, {{ name: "b" data_type: TYPE_INT32 dims: [ 1 ] }} ]'
+    cfg = mc.autofill_and_validate(mc.parse_config(text, "m"), facts(), "m")
+    assert cfg.max_batch_size == facts().batch_size
+
+
+def test_fewer_outputs_than_the_pipeline_is_the_count_mismatch():
+    """The backend's words name the user's mistake (the count), not the dtype autofill misses."""
+    f = mc.PipelineFacts(4, [], [mc.TensorFacts("a", FLOAT, 1), mc.TensorFacts("b")])
+    cfg = mc.parse_config('output [ { name: "A" data_type: TYPE_FP32 dims: [ -1 ] } ]', "m")
+    with pytest.raises(ConfigError, match=r"model 'm': the number of outputs specified in the DALI "
+                       r"pipeline and the configuration file do not match: config.pbtxt lists 1, the "
+                       r"pipeline returns 2: list all 2 outputs in config.pbtxt, by position"):
+        mc.autofill_and_validate(cfg, f, "m")
+    with pytest.raises(ConfigError, match="do not match: config.pbtxt lists 3, the pipeline returns 2"):
+        mc.autofill_and_validate(mc.parse_config('output [ {name: "x"}, {name: "y"}, {name: "z"} ]', "m"),
+                                 f, "m")
+
+
+def test_split_along_outer_axis_drops_the_outer_dimension():
+    """ReadPipelineProperties (src/dali_model.h) erases a split output's outer dimension
+    before autofill; config dims with it are refused as the backend's MatchShapes does."""
+    f = mc.PipelineFacts(4, [], [mc.TensorFacts("__Resize_3", 0, 4), mc.TensorFacts("n", 6, 1)])
+    split = 'parameters [ { key: "split_along_outer_axis" value: { string_value: "FRAMES" } } ]\n'
+    cfg = mc.autofill_and_validate(mc.parse_config(split + 'output [ { name: "FRAMES" } ]', "m"), f, "m")
+    assert list(cfg.output[0].dims) == [-1, -1, -1] and list(cfg.output[1].dims) == [-1]
+    assert mc.split_outputs(cfg) == ["FRAMES"]
+    with pytest.raises(ConfigError, match=r"mismatch of dims for output 'FRAMES': config.pbtxt has 4 dims"):
+        mc.autofill_and_validate(mc.parse_config(
+            split + 'output [ { name: "FRAMES" dims: [ -1, -1, -1, 3 ] } ]', "m"), f, "m")
+    by_pipeline_name = split.replace("FRAMES", "__Resize_3")
+    assert list(mc.autofill_and_validate(mc.parse_config(by_pipeline_name, "m"), f, "m").output[0].dims) == [-1] * 3
+    with pytest.raises(ConfigError, match=r"split_along_outer_axis names output 'nope', which the model "
+                                          r"does not have"):
+        mc.autofill_and_validate(mc.parse_config(split.replace("FRAMES", "nope"), "m"), f, "m")
+    with pytest.raises(ConfigError, match=r"names output 'n', which the pipeline declares 1-D"):
+        mc.autofill_and_validate(mc.parse_config(split.replace("FRAMES", "n"), "m"), f, "m")
 
 
 def test_partial_config_is_merged():
@@ -120,7 +154,7 @@ def test_dims_mismatch():
 
 def test_too_many_outputs():
     cfg = mc.parse_config('output [ {name: "a"}, {name: "b"}, {name: "c"} ]', "m")
-    with pytest.raises(ConfigError, match="lists 3 outputs but the pipeline returns 2"):
+    with pytest.raises(ConfigError, match="config.pbtxt lists 3, the pipeline returns 2"):
         mc.autofill_and_validate(cfg, facts(), "m")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests import photos
 from worker.pipeline.runner import PipelineRunner
-from worker.repository.errors import ConfigError, DeviceError, PipelineLoadError
+from worker.repository.errors import ConfigError, DeviceError, PipelineLoadError, RepositoryError
 from worker.repository.load import list_models, load_model
 from worker.repository.serialized import read_serialized
 
@@ -130,6 +130,7 @@ def test_highest_version_by_default_and_pinned(tmp_path):
         d = model_dir(tmp_path, "m", None) if v == 1 else (tmp_path / "m" / "2")
         d.mkdir(parents=True, exist_ok=True)
         (d / "dali.py").write_text(IDENTITY_PLUS.format(const=const))
+    write(tmp_path / "m" / "config.pbtxt", "version_policy: { all { } }")
     assert load_model(tmp_path, "m").version == 2
     for version, const in ((None, 2), (1, 1)):
         model = load_model(tmp_path, "m", version=version)
@@ -297,12 +298,22 @@ def test_explicit_max_batch_size_zero_is_an_unbatched_model(tmp_path):
     assert (model.batched, model.max_batch_size, model.config.max_batch_size) == (False, 1, 0)
 
 
-def test_negative_max_batch_size_hint(tmp_path):
+def test_negative_max_batch_size_is_the_pipelines_batch_size(tmp_path):
+    """Triton's DALI backend replaces max_batch_size -1 with the pipeline's batch_size."""
     write(tmp_path / "m" / "config.pbtxt", "max_batch_size: -1")
     write(tmp_path / "m" / "1" / "dali.py", IDENTITY_PLUS.format(const=1))
-    with pytest.raises(ConfigError, match=r"model 'm': config.pbtxt sets max_batch_size: -1, which "
-                                          r"is not a batch size.*remove the max_batch_size line"):
-        load_model(tmp_path, "m")
+    model = load_model(tmp_path, "m")
+    assert (model.batched, model.max_batch_size, model.config.max_batch_size) == (True, 4, 4)
+
+
+def test_a_pinned_version_the_policy_does_not_serve_is_refused(tmp_path):
+    """Every command serves the versions `run` serves (issue 31, item 5)."""
+    for v in (1, 2):
+        write(tmp_path / "m" / str(v) / "dali.py", IDENTITY_PLUS.format(const=v))
+    with pytest.raises(RepositoryError, match=r"model 'm': version 1 is not served: config.pbtxt's "
+                                              r"version_policy serves 2 of the versions present \(1, 2\)"):
+        load_model(tmp_path, "m", version=1)
+    assert load_model(tmp_path, "m", version=2).version == 2
 
 
 @pytest.mark.parametrize("corrupt", [b"", b"\x00\x01garbage\xff", b"not a pipeline at all"])

@@ -45,7 +45,18 @@ def test_try_reports_corrupt_file(tmp_path, capsys):
     rc = main(["try", "classify", str(DATA / "rocket.jpg"), str(bad), "--repository", REPO, "--feed", "padded"])
     assert rc == 1
     out = capsys.readouterr().out
-    assert "rocket.jpg:" in out and f"{bad}: ERROR sample 1:" in out
+    # refused as `run` refuses it, before decoding, with its reason code (issue 31, item 8)
+    assert "rocket.jpg:" in out and f"{bad}: ERROR [unreadable_header]" in out
+
+
+def test_try_gives_a_decoder_failure_its_reason_code(tmp_path, capsys):
+    from tests.corrupt_images import corrupt_jpeg
+
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(corrupt_jpeg((DATA / "rocket.jpg").read_bytes(), "huffman_lie", seed=0))
+    rc = main(["try", "classify", str(DATA / "rocket.jpg"), str(bad), "--repository", REPO])
+    out = capsys.readouterr().out
+    assert rc == 1 and f"{bad}: ERROR [decode_error] sample 1:" in out, out
 
 
 def test_try_unknown_pipeline(capsys):
@@ -166,9 +177,9 @@ def test_pipelines_skips_other_backends(tmp_path, capsys, load):
 def test_pipelines_errors_without_loading(tmp_path, capsys):
     (tmp_path / "z" / "1").mkdir(parents=True)
     (tmp_path / "z" / "1" / "dali.py").write_text("raise SystemExit('must not be imported')")
-    (tmp_path / "z" / "config.pbtxt").write_text("max_batch_size: -1")
+    (tmp_path / "z" / "config.pbtxt").write_text('name: "y"')
     assert main(["pipelines", "--repository", str(tmp_path)]) == 1
-    assert "z (versions 1): ERROR model 'z': config.pbtxt sets max_batch_size: -1" in capsys.readouterr().out
+    assert "z (versions 1): ERROR model 'z': config.pbtxt says name: 'y'" in capsys.readouterr().out
 
 
 def test_pipelines_help_says_the_repository_is_code(capsys):

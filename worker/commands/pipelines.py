@@ -52,8 +52,9 @@ def describe(repository: Path, name: str, device) -> dict:
     from worker.repository.find import model_versions
     from worker.repository.load import load_model
 
-    entry = {"name": name, "versions": model_versions(repository, name), "loaded": True}
+    entry = {"name": name, "versions": [], "loaded": True}
     try:
+        entry["versions"] = model_versions(repository, name)
         entry.update(_served(repository, name))
         for v in entry["served"]:   # each served version must load, as the worker loads them all
             m = load_model(repository, name, version=v, device=device, num_threads=1)
@@ -170,7 +171,7 @@ def _print_entry(e: dict) -> None:
 
 def main(args) -> int:
     from worker.repository.errors import RepositoryError
-    from worker.repository.find import default_repository, model_versions
+    from worker.repository.find import default_repository, misnamed_models, model_versions, name_problem
     from worker.repository.load import list_models, non_dali_backend, normalize_device
 
     repository = args.repository or default_repository()
@@ -191,6 +192,9 @@ def main(args) -> int:
                 skipped.append({"name": n, "versions": model_versions(repository, n), "backend": backend})
             else:
                 entries.append(describe(repository, n, device) if args.load else summarize(repository, n))
+        skipped += [{"name": n, "versions": sorted(int(v.name) for v in (repository / n).iterdir()
+                                                    if v.is_dir() and v.name.isdigit()),
+                     "why": name_problem(n)} for n in misnamed_models(repository)]
     if args.json:
         print(json.dumps({"repository": str(repository), "models": entries, "skipped": skipped},
                          indent=2))
@@ -202,7 +206,8 @@ def main(args) -> int:
         if skipped:
             print()
         for s in skipped:
-            print(f"skipped: {s['name']}: {s['backend']}, served by Triton, not this worker")
+            print(f"skipped: {s['name']}: {s['backend']}, served by Triton, not this worker"
+                  if "backend" in s else f"skipped: {s['why']}")
         if any(not e["loaded"] and e.get("kind") == "autoserialize" for e in entries):
             print("\nPython pipelines were not imported (the repository is code that runs with "
                   "this process's rights): name models, or pass --load, to load them and see "

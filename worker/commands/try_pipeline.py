@@ -9,10 +9,14 @@ Examples:
   dali-worker try video_frames clip.webm --cut frame          # a clip: its frames as results
   dali-worker try audio_melspec talk.flac --cut sequence --sequence-length 100
 
-Video (MP4, MKV, WebM) and audio (WAV, FLAC, Ogg) files are read as the worker reads them: what
-their container declares is printed, and a clip the worker would refuse (a codec this device
-does not decode, truncated, decoded short of its declared frames) is an ERROR line, with the
-reason code its dead letter would have.
+Each file is admitted as the worker admits a message before the pipeline runs: an image must be
+an image file whose header declares no more than the worker's max_pixels (64 MP; a 2.6 MB PNG
+declaring 30000x30000 is refused as `image_too_large`, not decoded); video (MP4, MKV, WebM) and
+audio (WAV, FLAC, Ogg) are read as the worker reads them: what their container declares is
+printed, and a clip the worker would refuse (a codec this device does not decode, truncated,
+damaged, decoded short of its declared frames) is an ERROR line. Every ERROR line carries the
+reason code the file's dead letter would have. --version runs only a version the model's
+version_policy serves, as `run` does.
 
 The repository is --repository, else $DSW_REPOSITORY, else ./pipelines. Python pipelines see
 DALI_DEVICE=cpu or gpu (from --device) when they are serialized.
@@ -29,7 +33,8 @@ def add_arguments(p) -> None:
     p.add_argument("files", nargs="+", type=Path, help="input files, one sample each")
     p.add_argument("--repository", type=Path, default=None,
                    help="model repository (default: $DSW_REPOSITORY, else ./pipelines)")
-    p.add_argument("--version", type=int, default=None, help="model version (default: highest)")
+    p.add_argument("--version", type=int, default=None,
+                   help="model version, one its version_policy serves (default: the highest served)")
     p.add_argument("--device", default=os.environ.get("DSW_DEVICE", "cpu"),
                    help="cpu or a GPU id (default: $DSW_DEVICE, else cpu)")
     p.add_argument("--input", dest="input_name", default=None,
@@ -150,6 +155,24 @@ def _route(args):
     return route
 
 
+def _check_image(data: bytes, route, model, input_name: str, path: Path):
+    """(None, None), or (None, why the worker would refuse it): the stream's own admission of an
+    input that feeds an image decoder (worker/stream/routing.py), before anything decodes."""
+    from worker.pipeline.media import describe_head, image_format
+    from worker.stream.errors import MessageError
+    from worker.stream.routing import Router
+
+    fmt = image_format(data)
+    if fmt is None:
+        return None, (f"[decode_error] input {input_name!r} of pipeline {model.name!r} is not an image "
+                      f"file (first bytes {describe_head(data)}); send JPEG, PNG, TIFF, BMP, GIF, WebP, JPEG 2000 or PNM bytes")
+    try:
+        Router._check_size(data, fmt, input_name, route, str(path), model.name)
+    except MessageError as e:
+        return None, f"[{e.reason}] {e}"
+    return None, None
+
+
 def _check_media(data: bytes, media, route, model, input_name: str, path: Path):
     """(frames the decoder should give, None), or (None, why the worker would refuse it)."""
     from worker.pipeline.containers import ContainerError, probe
@@ -169,7 +192,7 @@ def _check_media(data: bytes, media, route, model, input_name: str, path: Path):
 
 
 def main(args) -> int:
-    from worker.pipeline.media import media_inputs
+    from worker.pipeline.media import decoder_inputs, media_inputs
     from worker.pipeline.runner import PipelineRunner
     from worker.stream.fanout import cut, shortfall
     from worker.repository.errors import RepositoryError
@@ -196,12 +219,16 @@ def main(args) -> int:
         return 2
     samples, checked = [], []
     media = media_inputs(model.serialized).get(media_input)
+    image = media_input in decoder_inputs(model.serialized)
     for path in args.files:
         if not path.is_file():
             print(f"error: {path}: no such file", file=sys.stderr)
             return 2
         data = path.read_bytes()
-        checked.append(_check_media(data, media, route, model, media_input, path) if media else (None, None))
+        checked.append((None, f"[empty_value] {path} is empty: the worker dead-letters an empty value")
+                       if not data else
+                       _check_media(data, media, route, model, media_input, path) if media else
+                       _check_image(data, route, model, media_input, path) if image else (None, None))
         samples.append({media_input: data, **fixed})
     runner = PipelineRunner(model, feed=args.feed, output_cast=args.cast)
     ready = [i for i, (_, err) in enumerate(checked) if err is None]
@@ -219,7 +246,7 @@ def main(args) -> int:
         res = ran[i]
         if not res.ok:
             failed += 1
-            print(f"{path}: ERROR {res.error}")
+            print(f"{path}: ERROR [{res.reason or 'decode_error'}] {res.error}")
             continue
         short = shortfall(res.outputs, expect)
         if short:
@@ -227,10 +254,12 @@ def main(args) -> int:
             print(f"{path}: ERROR [incomplete_media] {short}")
             continue
         print(f"{path}:" + (f" ({expect} frames expected)" if expect is not None else ""))
-        if args.cut != "clip":
-            parts = cut(res.outputs, route)
+        if args.cut != "clip" or model.split:
+            parts = cut(res.outputs, route, model.split)
             first = ", ".join(f"{n} {list(a.shape)}" for n, a in parts[0].outputs.items())
-            print(f"  cut {args.cut}: {len(parts)} results (the first: {first})")
+            how = (f"split along the outer axis ({', '.join(sorted(model.split))}, "
+                   "split_along_outer_axis)" if model.split and args.cut == "clip" else f"cut {args.cut}")
+            print(f"  {how}: {len(parts)} results (the first: {first})")
         for name, arr in res.outputs.items():
             line = f"  {name}: {arr.dtype} {list(arr.shape)}"
             if args.save:

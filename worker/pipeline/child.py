@@ -91,6 +91,10 @@ class ChildRunner(PipelineRunner):
     writer: Writer
     indices: list[int]
 
+    def run(self, samples):
+        """The parent expanded unbatched requests and checks dtypes: run the samples as given."""
+        return self._run_samples(samples)
+
     def _run_batch(self, batch):
         self._mark = _stderr_size()
         return super()._run_batch(batch)

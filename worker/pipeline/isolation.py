@@ -30,7 +30,7 @@ from . import console, ipc, outputs, suspect
 from .childproc import Child, Died, kill_all
 from .errors import IsolationError, PipelineError, SampleError
 from .feeds import FEEDS
-from .runner import SampleResult, failure, prepare
+from .runner import SampleResult, failure, prepare, run_checked
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ class IsolatedRunner:
         outputs.parse_cast(output_cast, model.output_names)          # unknown names: fail here
         self.model = model
         self.feed = feed
-        self.batch_size = model.max_batch_size
+        self.batch_size = getattr(model, "dali_batch_size", model.max_batch_size)
+        self.casts = outputs.parse_cast(output_cast, model.output_names)
+        self._dtypes_checked = False
         self.failures = 0                    # batches DALI refused or crashed on (a metric)
         self.crashes = 0                     # children lost during a request
         self.restarts = 0
@@ -63,6 +65,7 @@ class IsolatedRunner:
             name=model.name, version=model.version, inputs=list(model.inputs), outputs=list(model.outputs),
             max_batch_size=model.max_batch_size, device=model.device, num_threads=model.num_threads,
             serialized=model.serialized, info=model.info, source=model.source,
+            batched=getattr(model, "batched", True), split=getattr(model, "split", frozenset()),
             config=None)}  # the runner needs no config.pbtxt (and tritonclient's message does not pickle)
         if getattr(model, "_spare", None) is not None:
             model._spare = None              # the parent never runs DALI: free the load-time pipeline
@@ -89,6 +92,9 @@ class IsolatedRunner:
     def run(self, samples: list[dict]) -> list[SampleResult]:
         """One result per sample, in order. Never raises for a bad sample; raises
         IsolationError when the child cannot run anything."""
+        return run_checked(self, samples, self._run_samples)
+
+    def _run_samples(self, samples: list[dict]) -> list[SampleResult]:
         if self._closed:
             raise PipelineError("the isolated runner is closed")
         results: list[SampleResult | None] = [None] * len(samples)

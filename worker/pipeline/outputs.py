@@ -49,3 +49,21 @@ def split(outputs, names: list[str], casts: dict[str, np.dtype]) -> list[dict[st
     per_output = [to_host(tl, casts.get(name)) for name, tl in zip(names, outputs)]
     n = len(per_output[0]) if per_output else 0
     return [{name: col[i] for name, col in zip(names, per_output)} for i in range(n)]
+
+
+def dtype_mismatches(model, outputs: dict, casts: dict) -> list[str]:
+    """One line per output whose data type differs from what config.pbtxt (the model's output
+    specs) says, e.g. UINT8 declared and int32 returned (uint8 + a Python int is int32 in DALI):
+    a pipeline that does not declare ``output_dtype`` cannot be checked before it runs."""
+    lines = []
+    for spec in getattr(model, "outputs", []):
+        arr = outputs.get(spec.name)
+        if not hasattr(arr, "dtype") or spec.name in casts or np.dtype(arr.dtype) == np.dtype(spec.dtype):
+            continue
+        lines.append(f"model {model.name!r} version {model.version}: output {spec.name!r} is "
+                     f"{np.dtype(spec.dtype).name.upper()} in config.pbtxt (as `pipelines` lists "
+                     f"it) but the pipeline returns {np.dtype(arr.dtype).name}; results carry "
+                     f"{np.dtype(arr.dtype).name}: cast in the pipeline (fn.cast(..., dtype=...)), "
+                     f"declare @pipeline_def(output_dtype=[...]) so the load checks it, or fix "
+                     f"data_type in config.pbtxt")
+    return lines

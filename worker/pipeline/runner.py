@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import bisect, feeds, outputs, suspect
+from . import bisect, feeds, outputs, suspect, unbatched
 from .errors import PipelineRunError, SampleError
 
 log = logging.getLogger(__name__)
@@ -60,14 +60,18 @@ class PipelineRunner:
         self.model = model
         self.feed = feed
         self.casts = outputs.parse_cast(output_cast, model.output_names)
-        self.batch_size = model.max_batch_size
+        self.batch_size = getattr(model, "dali_batch_size", model.max_batch_size)
         self._pipe = model.build_pipeline()
+        self._dtypes_checked = False
         self._image_inputs = suspect.image_inputs(model)
         self.failures = 0                        # batches DALI refused (a metric)
 
     # -- public -------------------------------------------------------------------------
     def run(self, samples: list[dict]) -> list[SampleResult]:
         """One result per sample, in order. Never raises for a bad sample."""
+        return run_checked(self, samples, self._run_samples)
+
+    def _run_samples(self, samples: list[dict]) -> list[SampleResult]:
         results: list[SampleResult | None] = [None] * len(samples)
         arrays: list[dict | None] = [None] * len(samples)
         for i, sample in enumerate(samples):
@@ -151,6 +155,24 @@ class PipelineRunner:
 
     def _failure(self, index: int, error: BaseException) -> SampleResult:
         return failure(self.model, index, dali_message(error), getattr(error, "console", None))
+
+
+def run_checked(runner, samples: list, run_samples) -> list[SampleResult]:
+    """``run_samples`` for a batched model; for an unbatched one, each request's rows (see
+    unbatched.py). The first good result's output dtypes are held to config.pbtxt's, once."""
+    model = runner.model
+    if getattr(model, "batched", True):
+        results = run_samples(samples)
+    else:
+        results = unbatched.run(model, samples, run_samples,
+                                lambda i, msg, name: SampleResult(i, False, error=msg, input_name=name))
+    if not runner._dtypes_checked:
+        first = next((r for r in results if r.ok), None)
+        if first is not None:
+            runner._dtypes_checked = True
+            for line in outputs.dtype_mismatches(model, first.outputs, runner.casts):
+                log.warning("%s", line)
+    return results
 
 
 def prepare(model, sample: dict) -> dict[str, np.ndarray]:

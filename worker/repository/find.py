@@ -34,8 +34,10 @@ def default_repository() -> Path:
 def validate_name(name: str, what: str = "model name") -> str:
     """Accept ``[A-Za-z0-9_.-]+`` without ``..`` (no path tricks), as the DALI backend does."""
     if not isinstance(name, str) or not _NAME.match(name) or ".." in name or name in (".",):
+        fix = (f"rename the folder to {re.sub(r'[^A-Za-z0-9_.-]+', '_', name).strip('.') or 'model'!r}"
+               if isinstance(name, str) and what == "model name" else "")
         raise RepositoryError(f"invalid {what} {name!r}: use letters, digits, '_', '.', '-' "
-                              f"only, and no '..'")
+                              f"only, and no '..'" + (f": {fix}" if fix else ""))
     return name
 
 
@@ -61,6 +63,22 @@ def list_models(repository: Path) -> list[str]:
         if d.is_dir() and _NAME.match(d.name) and ".." not in d.name and model_versions(repository, d.name):
             names.append(d.name)
     return names
+
+
+def misnamed_models(repository: Path) -> list[str]:
+    """Model folders (with a numeric version folder) whose names the worker does not take
+    (spaces, non-ASCII, ...): listed as skipped, never silently left out."""
+    repository = _check_repository(repository)
+    return [d.name for d in sorted(repository.iterdir())
+            if d.is_dir() and not (_NAME.match(d.name) and ".." not in d.name)
+            and any(v.is_dir() and v.name.isdigit() for v in d.iterdir())]
+
+
+def name_problem(name: str) -> str:
+    """Why a model folder's name is refused, and the fix (one line)."""
+    return (f"model folder {name!r}: its name has characters the worker does not take (use "
+            f"letters, digits, '_', '.', '-' only, as in Triton's DALI backend's file names): "
+            f"rename the folder, e.g. {re.sub(r'[^A-Za-z0-9_.-]+', '_', name).strip('.') or 'model'!r}")
 
 
 def model_dir(repository: Path, name: str) -> Path:
@@ -92,8 +110,11 @@ def allowed_versions(versions: list[int], policy=None) -> list[int]:
     return [v for v in versions if v in wanted]
 
 
-def choose_version(repository: Path, name: str, version: int | None = None, policy=None) -> int:
-    """The pinned ``version`` if it exists, else the highest version the policy serves."""
+def choose_version(repository: Path, name: str, version: int | None = None, policy=None,
+                   served_only: bool = False) -> int:
+    """The pinned ``version`` if it exists (and, with ``served_only``, the policy serves it:
+    every command serves the versions ``run`` serves), else the highest version the policy
+    serves."""
     model_dir(repository, name)
     versions = model_versions(repository, name)
     if not versions:
@@ -103,6 +124,12 @@ def choose_version(repository: Path, name: str, version: int | None = None, poli
         if version not in versions:
             raise ModelNotFoundError(f"model {name!r} has no version {version} (versions: "
                                      f"{', '.join(map(str, versions))}); pin an existing one")
+        served = allowed_versions(versions, policy)
+        if served_only and version not in served:
+            raise ModelNotFoundError(f"model {name!r}: version {version} is not served: config.pbtxt's "
+                                     f"version_policy serves {', '.join(map(str, served)) or 'none'} "
+                                     f"of the versions present ({', '.join(map(str, versions))}); pin "
+                                     f"a served version, or change version_policy")
         return version
     served = allowed_versions(versions, policy)
     if not served:

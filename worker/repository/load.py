@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import find, model_config, training_ops
+from . import find, model_config, streaming, training_ops
 from .errors import ConfigError, DeviceError, PipelineLoadError
 from .serialized import SerializedInfo, deserialize_problem, read_serialized
 
@@ -54,6 +54,10 @@ class LoadedModel:
     # False: config.pbtxt's max_batch_size is 0 (Triton's unbatched model): every sample runs
     # alone (max_batch_size here is then 1) and config.dims carry the batch dimension first
     batched: bool = True
+    # outputs config.pbtxt's split_along_outer_axis names: each row of a sample's (n, ...)
+    # output is a sample of its own (a result of its own in the stream, as the backend returns
+    # n samples); their TensorSpec dims are a row's
+    split: frozenset = frozenset()
     _spare: object = None         # the pipeline built at load time, handed to the first runner
 
     def build_pipeline(self):
@@ -61,8 +65,14 @@ class LoadedModel:
         spare, self._spare = self._spare, None
         if spare is not None:
             return spare
-        return _build(self.serialized, self.max_batch_size, self.num_threads, self.device,
+        return _build(self.serialized, self.dali_batch_size, self.num_threads, self.device,
                       self.name, self.version)
+
+    @property
+    def dali_batch_size(self) -> int:
+        """The DALI pipeline's batch: max_batch_size, or for an unbatched model the rows one
+        request may carry (the pipeline's batch_size)."""
+        return self.max_batch_size if self.batched else max(self.info.batch_size, 1)
 
     @property
     def input_names(self) -> list[str]:
@@ -180,12 +190,14 @@ def read_config(repository: Path, name: str):
 
 
 def _check_config_batch_size(text: str | None, name: str) -> bool:
-    """Whether the model is batched; refuses an explicit ``max_batch_size`` below 0. An explicit
-    0 is Triton's unbatched model (the DALI backend's ``DaliModel::Batched()`` is false then and
-    ``ExecuteUnbatched`` runs each request alone); an absent one is filled from the pipeline."""
+    """Whether the model is batched. An explicit 0 is Triton's unbatched model (the DALI
+    backend's ``DaliModel::Batched()`` is false then and ``ExecuteUnbatched`` runs each request
+    alone); an absent one, or one below 0 (``-1``), is the pipeline's batch_size, as the
+    backend's AutofillConfig replaces it."""
     explicit = model_config.explicit_max_batch_size(text) if text is not None else None
     if explicit is not None and explicit < 0:
-        raise ConfigError(model_config.max_batch_size_error(name, explicit))
+        log.info("model %s: config.pbtxt sets max_batch_size: %d: the pipeline's batch_size is "
+                 "used, as Triton's DALI backend does", name, explicit)
     return explicit != 0
 
 
@@ -233,7 +245,8 @@ def load_model(repository: Path, name: str, version: int | None = None, device="
     config = None if text is None else model_config.parse_config(text, name)
     batched = _check_config_batch_size(text, name)
     chosen = find.choose_version(repository, name, version,
-                                 config.version_policy if config is not None and config.HasField("version_policy") else None)
+                                 config.version_policy if config is not None and config.HasField("version_policy") else None,
+                                 served_only=True)
     version_dir = find.model_dir(repository, name) / str(chosen)
     candidates = find.model_file_candidates(version_dir, config.default_model_filename if config else "", name)
     serialized, model_file = _serialize(candidates, device, name, chosen)
@@ -245,15 +258,18 @@ def load_model(repository: Path, name: str, version: int | None = None, device="
                           f"in dali.py)")
     for inp in info.inputs:
         find.validate_name(inp.name, f"external_source name in model {name!r}")
-    # batch size: explicit > config.pbtxt > pipeline
-    batch = max_batch_size or (config.max_batch_size if config is not None else 0) or info.batch_size
+    streaming.refuse(name, chosen, serialized)   # fn.experimental.inputs.video: not an input here
+    # batch size: explicit > config.pbtxt (above 0) > pipeline
+    batch = max_batch_size or max(config.max_batch_size if config is not None else 0, 0) or info.batch_size
     if not batched:   # as the DALI backend's ExecuteUnbatched: each request (here a sample) alone
         batch = 1
     if batch <= 0:
         raise ConfigError(f"model {name!r}: no batch size: set batch_size in @pipeline_def or "
                           f"max_batch_size in config.pbtxt")
     threads = num_threads or _config_threads(config) or info.num_threads or 1
-    pipe = _build(serialized, batch, threads, device, name, chosen)
+    # an unbatched model's request is a batch of its own (its first dimension), up to the
+    # pipeline's batch_size, as the backend builds it (ReadPipelineProperties: max batch -1)
+    pipe = _build(serialized, batch if batched else max(info.batch_size, 1), threads, device, name, chosen)
     full = model_config.autofill_and_validate(config, _pipeline_facts(info, pipe), name, batched)
     if batched:
         full.max_batch_size = batch
@@ -272,7 +288,16 @@ def load_model(repository: Path, name: str, version: int | None = None, device="
     return LoadedModel(name=name, version=chosen, config=full, inputs=inputs, outputs=outputs,
                        max_batch_size=batch, device=device, num_threads=threads,
                        serialized=serialized, source=model_file.path, info=info, batched=batched,
+                       split=frozenset(full.output[i].name for i in split_positions(full, info.output_names)),
                        _spare=pipe)
+
+
+def split_positions(config, pipeline_names=()) -> list[int]:
+    """Positions of the outputs a complete config splits along their outer axis (named by
+    their config name or the pipeline's own, see model_config._split_facts)."""
+    names = set(model_config.split_outputs(config))
+    own = list(pipeline_names) + [""] * len(config.output)
+    return [i for i, t in enumerate(config.output) if t.name in names or own[i] in names]
 
 
 def _config_threads(config) -> int | None:

@@ -14,7 +14,11 @@ Rules, as the DALI backend applies them:
   parses an absent field and ``max_batch_size: 0`` alike;
 - an explicit ``max_batch_size: 0`` makes an *unbatched* model (``DaliModel::Batched()``): its
   dims include the batch dimension, so the pipeline's ndim gets a leading ``-1``
-  (``add_batch_dim`` in config_tools.cc), and ``max_batch_size`` stays 0.
+  (``add_batch_dim`` in config_tools.cc), and ``max_batch_size`` stays 0; a negative one
+  (``-1``) is replaced by the pipeline's ``batch_size`` (AutofillConfig);
+- outputs named in ``parameters { key: "split_along_outer_axis" }`` (``:``-separated) are
+  split: one sample of shape (n, ...) becomes n samples, so their dims lose the outer
+  dimension (ReadPipelineProperties in src/dali_model.h erases it before autofill).
 """
 from __future__ import annotations
 
@@ -129,6 +133,46 @@ def explicit_max_batch_size(text: str) -> int | None:
     return None
 
 
+SPLIT_PARAMETER = "split_along_outer_axis"
+
+
+def split_outputs(config) -> list[str]:
+    """The outputs config.pbtxt's ``split_along_outer_axis`` parameter names (``A:B``), as
+    ModelParameters::GetOutputsToSplit (src/parameters.h) reads them."""
+    if config is None or SPLIT_PARAMETER not in config.parameters:
+        return []
+    return [n for n in config.parameters[SPLIT_PARAMETER].string_value.split(":") if n]
+
+
+def _split_facts(facts: PipelineFacts, config, model: str) -> tuple[PipelineFacts, set[int]]:
+    """``facts`` with the split outputs' outer dimension removed, and their positions. A split
+    output is named by its config.pbtxt name or the pipeline's own (the backend matches the
+    pipeline's name at autofill and the config's at run time); one named by neither, or one
+    the pipeline declares 1-D, is refused."""
+    wanted = split_outputs(config)
+    if not wanted:
+        return facts, set()
+    config_names = [t.name for t in config.output]
+    split, outputs = set(), list(facts.outputs)
+    for name in wanted:
+        at = next((i for i, n in enumerate(config_names) if n == name), None)
+        if at is None:
+            at = next((i for i, o in enumerate(facts.outputs) if o.name == name), None)
+        if at is None or at >= len(facts.outputs):
+            known = ", ".join(repr(n) for n in (config_names or [o.name for o in facts.outputs]))
+            raise ConfigError(f"model {model!r}: parameters {SPLIT_PARAMETER} names output {name!r}, "
+                              f"which the model does not have (outputs: {known}): list output names "
+                              f"separated by ':'")
+        out = outputs[at]
+        if out.ndim is not None and out.ndim < 2:
+            raise ConfigError(f"model {model!r}: parameters {SPLIT_PARAMETER} names output {name!r}, "
+                              f"which the pipeline declares {out.ndim}-D: only outputs of 2 or more "
+                              f"dimensions split along their outer axis; remove it from the list")
+        outputs[at] = TensorFacts(out.name, out.dali_dtype, None if out.ndim is None else out.ndim - 1)
+        split.add(at)
+    return PipelineFacts(facts.batch_size, facts.inputs, outputs), split
+
+
 def new_config(model: str):
     config = _pb2().ModelConfig()
     config.name = model
@@ -208,10 +252,11 @@ def autofill_and_validate(config, facts: PipelineFacts, model: str, batched: boo
             tensor.allow_ragged_batch = True
             _fill_tensor(tensor, inp, model, "input", "external_source", batched)
     # outputs: by position
-    if len(out.output) > len(facts.outputs):
-        raise ConfigError(
-            f"model {model!r}: config.pbtxt lists {len(out.output)} outputs but the pipeline "
-            f"returns {len(facts.outputs)}: remove the extra output entries")
+    listed = len(out.output)
+    if listed > len(facts.outputs):
+        raise ConfigError(f"{_count_mismatch(model, listed, len(facts.outputs))}: remove the extra "
+                          f"output entries")
+    facts, _ = _split_facts(facts, out, model)
     for i, pout in enumerate(facts.outputs):
         tensor = out.output[i] if i < len(out.output) else out.output.add()
         if not tensor.name:
@@ -219,26 +264,30 @@ def autofill_and_validate(config, facts: PipelineFacts, model: str, batched: boo
                 raise ConfigError(f"model {model!r}: the pipeline gives output {i} no name: "
                                   f"name it in config.pbtxt's output list (by position)")
             tensor.name = pout.name
+        if 0 < listed <= i and (pout.triton_type is None or pout.ndim is None):
+            # the user listed some outputs and the pipeline cannot fill the rest: the mistake is
+            # the count (the backend's words), not the dtype autofill then misses
+            raise ConfigError(f"{_count_mismatch(model, listed, len(facts.outputs))}: list all "
+                              f"{len(facts.outputs)} outputs in config.pbtxt, by position (output "
+                              f"{i} is the pipeline's {pout.name or 'unnamed output'}), or declare "
+                              f"them in @pipeline_def(output_dtype=[...], output_ndim=[...])")
         _fill_tensor(tensor, pout, model, "output", f"(output {i})", batched)
     names = [t.name for t in out.output]
     if len(set(names)) != len(names):
         raise ConfigError(f"model {model!r}: output names repeat ({names}): give each a unique "
                           f"name in config.pbtxt's output list (outputs are matched by position)")
-    # batch size
-    if out.max_batch_size < 0:
-        raise ConfigError(max_batch_size_error(model, out.max_batch_size, facts.batch_size))
-    if out.max_batch_size == 0 and batched:
+    # batch size: below 0 (-1) or an absent one in a batched model is the pipeline's, as
+    # AutofillConfig does
+    if out.max_batch_size < 0 or (out.max_batch_size == 0 and batched):
         out.max_batch_size = facts.batch_size
     return out
 
 
-def max_batch_size_error(model: str, value: int, pipeline_batch_size: int | None = None) -> str:
-    """Why an explicit ``max_batch_size`` of 0 or below is refused, and the fix."""
-    theirs = f" ({pipeline_batch_size})" if pipeline_batch_size else ""
-    fix = (f"remove the max_batch_size line to use the pipeline's batch_size{theirs}, or set a "
-           f"positive max_batch_size")
-    return (f"model {model!r}: config.pbtxt sets max_batch_size: {value}, which is not a batch "
-            f"size (Triton requires max_batch_size >= 0): {fix}")
+def _count_mismatch(model: str, listed: int, returned: int) -> str:
+    """The backend's words (AutofillOutputsConfig, ValidateOutputs in config_tools.cc)."""
+    return (f"model {model!r}: the number of outputs specified in the DALI pipeline and the "
+            f"configuration file do not match: config.pbtxt lists {listed}, the pipeline returns "
+            f"{returned}")
 
 
 def numpy_dtype(data_type: int) -> np.dtype:

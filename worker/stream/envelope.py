@@ -174,10 +174,11 @@ def check_inputs(msg: InputMessage, specs: Mapping[str, tuple[Any, int | None]],
             raise MessageError("wrong_dtype", f"{where}: input {name!r} is {arr.dtype.name} but "
                                f"the pipeline wants {np.dtype(dtype).name}{hint}",
                                id=msg.id, pipeline=pipe)
-        if ndim is not None and arr.ndim != ndim:
+        allowed = ndim if isinstance(ndim, tuple) else (ndim,)   # unbatched: (sample, request)
+        if ndim is not None and arr.ndim not in allowed:
             raise MessageError("wrong_shape", f"{where}: input {name!r} has shape "
                                f"{list(arr.shape)} ({arr.ndim}-D) but the pipeline wants "
-                               f"{ndim}-D samples", id=msg.id, pipeline=pipe)
+                               f"{' or '.join(map(str, allowed))}-D samples", id=msg.id, pipeline=pipe)
     return given
 
 

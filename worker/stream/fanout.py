@@ -54,14 +54,19 @@ def rows_of(outputs: dict[str, np.ndarray]) -> int:
     return 0 if first is None or np.ndim(first) == 0 else int(np.shape(first)[0])
 
 
-def cut(outputs: dict[str, np.ndarray], route: Route) -> list[Part]:
-    """``outputs`` of one input as the route's parts."""
-    rows = rows_of(outputs)
-    if route.cut == "clip":
+def cut(outputs: dict[str, np.ndarray], route: Route, split: frozenset = frozenset()) -> list[Part]:
+    """``outputs`` of one input as the route's parts. ``split``: outputs the model's config
+    splits along their outer axis (``split_along_outer_axis``): Triton's DALI backend returns
+    each row as a sample of its own, so each row is a result here (a route's ``clip`` cuts
+    them as ``frame``), and the other outputs go whole into every part."""
+    split = {n for n in split if n in outputs and np.ndim(outputs[n]) >= 1}
+    mode = "frame" if split and route.cut == "clip" else route.cut
+    rows = rows_of({n: outputs[n] for n in split} if split else outputs)
+    if mode == "clip":
         return [Part(0, 1, 0, rows, outputs)]
-    spans = windows(rows, route.cut, route.sequence_length, route.sequence_stride)
-    framed = {n for n, a in outputs.items() if np.ndim(a) >= 1 and np.shape(a)[0] == rows}
-    if route.cut == "frame" and rows:  # one frame: [H, W, C], as an image pipeline's result
+    spans = windows(rows, mode, route.sequence_length, route.sequence_stride)
+    framed = split or {n for n, a in outputs.items() if np.ndim(a) >= 1 and np.shape(a)[0] == rows}
+    if mode == "frame" and rows:  # one frame: [H, W, C], as an image pipeline's result
         return [Part(i, rows, i, i + 1, {n: (arr[i] if n in framed else arr) for n, arr in outputs.items()})
                 for i in range(rows)]
     return [Part(i, len(spans), a, b, {n: (arr[a:b] if n in framed else arr) for n, arr in outputs.items()})

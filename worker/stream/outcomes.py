@@ -75,8 +75,9 @@ def _results(p: Pending, out: Outcome, cfg: WorkerConfig, timings: dict[str, flo
     if short:
         return dead(Reason.INCOMPLETE_MEDIA, f"message {clip(p.id)} ({p.tp[0]}/{p.tp[1]}/{p.offset}) in "
                     f"pipeline {p.pipeline!r}: {short}")
-    parts = cut(out.outputs, p.route)
-    many = len(parts) > 1 or p.route.cut != "clip"
+    split = p.lane.pipeline.split_outputs if p.lane is not None else frozenset()
+    parts = cut(out.outputs, p.route, split)
+    many = len(parts) > 1 or p.route.cut != "clip" or bool(split)
     values = []
     for part in parts:
         try:

@@ -43,6 +43,9 @@ class ServedPipeline:
     # the pipeline runs in Triton's DALI backend (a route's model mode "dali_backend"): its
     # lane passes the encoded fields through to the model; only that route serves it
     remote: bool = False
+    # outputs config.pbtxt splits along their outer axis (split_along_outer_axis): each row
+    # of one is a result of its own (fanout.cut)
+    split_outputs: frozenset = frozenset()
 
 
 @dataclass(frozen=True)
