@@ -385,6 +385,10 @@ async def start_explained(start, sec: KafkaSecurity, bootstrap: str) -> None:
     except (KafkaConnectionError, KafkaError, OSError, asyncio.TimeoutError) as exc:
         found = diagnose(sec, bootstrap, rec.messages + [f"{type(exc).__name__}: {exc}"])
         if found is None:
+            if rec.messages and isinstance(exc, KafkaConnectionError):
+                # "Unable to bootstrap from [(host, port, <AddressFamily...>)]" says less than
+                # what aiokafka logged on the way (refused, timed out, no such host)
+                raise KafkaConnectionError(rec.messages[-1]) from exc
             raise
         cause, fix = found
         raise KafkaStartError(f"cannot connect to Kafka at {bootstrap} with {sec.describe()}: {cause}; "
