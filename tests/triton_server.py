@@ -1,29 +1,14 @@
 """A real Triton Inference Server for tests, run as a subprocess on the CPU.
 
-Where Triton comes from: the ``nvidia-pytriton`` wheel on PyPI carries a complete
-``tritonserver`` build (Triton 2.51 in pytriton 0.7.0) with its Python backend, for
-manylinux_2_35 x86_64 (glibc >= 2.35). ``ensure_triton()`` fetches it once with
-``pip download`` and unpacks it, file-locked, under
-
-    ~/.cache/dali-stream-worker/triton-pytriton-<version>-py<XY>/
-        server/           the wheel's pytriton/tritonserver/ and nvidia_pytriton.libs/
-        stub-numpy/       numpy<2 (pip install --target) for the Python-backend stub
-        .complete         written last; a folder without it is made again
-
-(``DSW_PYTRITON_WHEEL`` names a wheel file to unpack instead of downloading one.) The first run
-on a clean machine takes about 10 s with a network; later runs reuse the folder.
-
-Two things the Python backend needs that are not obvious:
-
-- the stub (``triton_python_backend_stub``, one build per Python minor version in the wheel's
-  ``python_backend_stubs/<X.Y>/``) must match the Python it embeds: the one for the running
-  interpreter is copied into ``backends/python/`` and that interpreter's ``libpython`` (when it
-  is a shared build) goes first on ``LD_LIBRARY_PATH``;
-- the stub does NOT inherit ``PYTHONPATH``, and with numpy 2 it answers EMPTY output tensors
-  (the client then fails with "cannot reshape array of size 0"). So numpy<2 is installed into
-  ``stub-numpy/`` and every ``model.py`` this module writes starts with a preamble that puts that
-  folder, and the model's version folder (where the numpy-only math modules of ``tests/servers``
-  are copied: ``mean_classifier.py``, ...), first on ``sys.path``.
+Where Triton comes from: ``worker/devtriton.py`` (``ensure_triton()``, shared with
+``dali-worker demo --model-repository``): the ``tritonserver`` build (Triton 2.51) inside the
+``nvidia-pytriton`` wheel on PyPI, fetched once into ``~/.cache/dali-stream-worker/`` with the
+Python-backend stub for this interpreter and numpy<2 for it (``DSW_PYTRITON_WHEEL`` names a wheel
+file instead). The stub does NOT inherit ``PYTHONPATH`` and with numpy 2 answers EMPTY output
+tensors (the client then fails with "cannot reshape array of size 0"), so every ``model.py`` this
+module writes starts with a preamble that puts numpy<2, and the model's version folder (where
+the numpy-only math modules of ``tests/servers`` are copied: ``mean_classifier.py``, ...), first
+on ``sys.path``.
 
 The model repository is a temporary folder written from the templates in
 ``tests/servers/triton/<model>/`` (``config.pbtxt`` + ``1/model.py``), see ``TritonModel``. The
@@ -56,23 +41,18 @@ started), whereas without one CPython spawns with vfork.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import platform
 import re
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,20 +60,11 @@ from pathlib import Path
 import pytest
 
 
-PYTRITON_VERSION = os.environ.get("DSW_PYTRITON_VERSION", "0.7.0")
-STUB_NUMPY = "numpy<2"
-CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dali-stream-worker"
 SERVERS_DIR = Path(__file__).resolve().parent / "servers"
 TEMPLATES_DIR = SERVERS_DIR / "triton"
-# pip downloads ~55 MB (the wheel) and ~18 MB (numpy); allow for a slow mirror
-INSTALL_TIMEOUT_S = 900
 # every Python-backend model is a stub process that imports numpy; on 2 busy cores a repository
 # of six models is ready in about 5 s
 READY_TIMEOUT_S = float(os.environ.get("DSW_TRITON_READY_TIMEOUT", "120"))
-
-
-class InferenceServerError(RuntimeError):
-    """The test inference server could not be installed or started."""
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -109,164 +80,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# -- installation -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TritonInstall:
-    root: Path  # the cache folder: server/, stub-numpy/
-
-    @property
-    def server_dir(self) -> Path:
-        return self.root / "server" / "pytriton" / "tritonserver"
-
-    @property
-    def tritonserver(self) -> Path:
-        return self.server_dir / "bin" / "tritonserver"
-
-    @property
-    def backends(self) -> Path:
-        return self.server_dir / "backends"
-
-    @property
-    def libs(self) -> Path:
-        return self.root / "server" / "nvidia_pytriton.libs"
-
-    @property
-    def stub_numpy(self) -> Path:
-        return self.root / "stub-numpy"
-
-    def env(self) -> dict[str, str]:
-        """The environment tritonserver (and the stubs it starts) needs."""
-        env = dict(os.environ)
-        libdirs = [str(self.libs)]
-        # the stub embeds libpython<X.Y>.so: prefer the running interpreter's (pyenv, conda and
-        # python.org builds ship one; Debian's python3 needs the libpython3.X package instead)
-        libdir, ldlib = sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("LDLIBRARY")
-        if libdir and ldlib and ldlib.endswith(".so") and (Path(libdir) / ldlib).exists():
-            libdirs.append(libdir)
-        if env.get("LD_LIBRARY_PATH"):
-            libdirs.append(env["LD_LIBRARY_PATH"])
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(libdirs)
-        for var in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
-            env.pop(var, None)
-        return env
-
-
-def _py_tag() -> str:
-    return f"py{sys.version_info.major}{sys.version_info.minor}"
-
-
-def _run_logged(cmd: list[str], log: Path, what: str, timeout: float = INSTALL_TIMEOUT_S) -> None:
-    with open(log, "a") as out:
-        out.write(f"\n$ {' '.join(cmd)}\n")
-        out.flush()
-        try:
-            rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
-                                stdin=subprocess.DEVNULL).returncode
-        except subprocess.TimeoutExpired:
-            rc = f"timeout after {timeout:.0f}s"
-    if rc != 0:
-        raise InferenceServerError(f"{what} failed ({' '.join(cmd)} -> {rc}); log {log}:\n"
-                                   f"{_tail(log)}")
-
-
-def _check_platform() -> None:
-    """The wheel's tritonserver is a manylinux_2_35 x86_64 build: say so, not "no matching
-    distribution", on a machine that cannot run it."""
-    machine = platform.machine()
-    if sys.platform != "linux" or machine not in ("x86_64", "AMD64"):
-        raise InferenceServerError(
-            f"the Triton tests need Linux x86_64 (nvidia-pytriton ships tritonserver for it "
-            f"only); this is {sys.platform} {machine}. Point TRITON_URL at a Triton elsewhere")
-    libc = (os.confstr("CS_GNU_LIBC_VERSION") or "") if hasattr(os, "confstr") else ""
-    m = re.match(r"glibc (\d+)\.(\d+)", libc)
-    if m and (int(m.group(1)), int(m.group(2))) < (2, 35):
-        raise InferenceServerError(
-            f"the Triton tests need glibc >= 2.35 (nvidia-pytriton's tritonserver is a "
-            f"manylinux_2_35 build); this machine has {libc}. Point TRITON_URL at a Triton "
-            f"elsewhere (e.g. nvcr.io/nvidia/tritonserver:24.10-py3)")
-
-
-def ensure_triton(version: str = PYTRITON_VERSION) -> TritonInstall:
-    """Triton from the ``nvidia-pytriton==version`` wheel, with the Python-backend stub for this
-    interpreter and numpy<2 for it, fetched and unpacked on first use (file-locked, so parallel
-    test sessions do not install twice; a folder without ``.complete`` is made again)."""
-    vi = sys.version_info
-    root = CACHE_ROOT / f"triton-pytriton-{version}-{_py_tag()}"
-    install = TritonInstall(root)
-    marker = root / ".complete"
-    if marker.exists():
-        return install
-    _check_platform()
-    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
-    with open(CACHE_ROOT / f"triton-pytriton-{version}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists():
-            return install
-        shutil.rmtree(root, ignore_errors=True)
-        root.mkdir(parents=True)
-        log = CACHE_ROOT / f"triton-pytriton-{version}-{_py_tag()}-install.log"
-        log.write_text(f"installing Triton from nvidia-pytriton=={version} into {root}\n")
-        pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-
-        wheel_env = os.environ.get("DSW_PYTRITON_WHEEL")
-        if wheel_env:
-            wheel = Path(wheel_env)
-            if not wheel.is_file():
-                raise InferenceServerError(f"DSW_PYTRITON_WHEEL={wheel} is not a file")
-        else:
-            download = root / "download"
-            try:
-                _run_logged([*pip, "download", "--no-deps", "--only-binary=:all:", "-d",
-                             str(download), f"nvidia-pytriton=={version}"], log,
-                            f"downloading nvidia-pytriton {version}")
-            except InferenceServerError as exc:
-                raise InferenceServerError(
-                    f"{exc}\n(the wheel is built for manylinux_2_35 x86_64: glibc >= 2.35; "
-                    f"DSW_PYTRITON_WHEEL may name a wheel file fetched elsewhere)") from None
-            wheels = sorted(download.glob("nvidia_pytriton-*.whl"))
-            if not wheels:
-                raise InferenceServerError(f"pip download left no nvidia_pytriton wheel in "
-                                           f"{download}; log {log}:\n{_tail(log)}")
-            wheel = wheels[0]
-
-        server = root / "server"
-        with zipfile.ZipFile(wheel) as zf:
-            members = [m for m in zf.namelist()
-                       if m.startswith(("pytriton/tritonserver/", "nvidia_pytriton.libs/"))]
-            if not any(m.endswith("bin/tritonserver") for m in members):
-                raise InferenceServerError(f"{wheel} holds no pytriton/tritonserver/bin/tritonserver")
-            zf.extractall(server, members)
-        if not wheel_env:
-            shutil.rmtree(root / "download", ignore_errors=True)
-        srv = install.server_dir
-        stubs = srv / "python_backend_stubs"
-        for exe in [install.tritonserver, *stubs.glob("*/triton_python_backend_stub")]:
-            exe.chmod(exe.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        stub = stubs / f"{vi.major}.{vi.minor}" / "triton_python_backend_stub"
-        if not stub.exists():
-            have = sorted(p.name for p in stubs.iterdir() if p.is_dir())
-            raise InferenceServerError(
-                f"nvidia-pytriton {version} has no Python-backend stub for Python "
-                f"{vi.major}.{vi.minor} (it has {have}); run the tests with one of those")
-        shutil.copy2(stub, install.backends / "python" / "triton_python_backend_stub")
-
-        _run_logged([*pip, "install", "--no-deps", "--only-binary=:all:", "--no-compile",
-                     "--target", str(install.stub_numpy), STUB_NUMPY], log,
-                    f"installing {STUB_NUMPY} for the Python-backend stub")
-
-        # the binary runs at all (shared libraries, glibc): fail here, not at every start
-        try:
-            help_rc = subprocess.run([str(install.tritonserver), "--help"], env=install.env(),
-                                     capture_output=True, timeout=60)
-        except subprocess.TimeoutExpired:
-            raise InferenceServerError(f"{install.tritonserver} --help hung for 60 s") from None
-        said = (help_rc.stdout + help_rc.stderr).decode(errors="replace")
-        if "--model-repository" not in said:  # --help exits 1 after printing the options
-            raise InferenceServerError(
-                f"{install.tritonserver} does not run here (rc {help_rc.returncode}):\n"
-                f"{said[-3000:]}")
-        marker.write_text(f"nvidia-pytriton=={version}\n")
-        return install
+# -- installation: worker/devtriton.py (the demo's --model-repository uses it too) ---------------
+from worker.devtriton import (  # noqa: E402,F401  (re-exported: tests and deploy/ import them here)
+    TritonError as InferenceServerError,
+    TritonInstall,
+    ensure_triton,
+)
 
 
 # -- the model repository ---------------------------------------------------------------------

@@ -65,3 +65,24 @@ def test_ctrl_c_stops_the_broker_and_the_worker():
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [p for p in pids if _alive(p)], f"left running: {pids}\n{stderr}"
+
+
+def test_demo_forwards_to_a_model_served_by_a_local_triton(tmp_path):
+    """--model-repository: the wheel's Triton serves the user's model (a Python-backend
+    classifier with labels), the worker forwards the classify pipeline's tensors to it, and each
+    image's line gives the model's top labels."""
+    from tests.triton_server import CLASSIFIER, write_repository
+
+    models = write_repository(tmp_path / "models", [CLASSIFIER])
+    images = sorted(p.name for p in DATA.iterdir() if p.suffix in (".jpg", ".png"))
+    proc = subprocess.run([sys.executable, "-m", "worker", "demo", str(DATA), "--device", "cpu",
+                           "--repository", str(ROOT / "pipelines"), "--model-repository", str(models),
+                           "--top-k", "3"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in images:
+        mine = [ln for ln in proc.stdout.splitlines() if ln.startswith(name + " ")]
+        assert len(mine) == 1 and re.search(r"^\S+ +(class_\d -?\d\.\d\d, ){2}class_\d -?\d\.\d\d  \(", mine[0]), \
+            proc.stdout
+    assert "Triton is serving mean-classifier" in proc.stderr
+    assert not [p for p in _pids(proc.stderr) if _alive(p)], "the demo left a process behind"

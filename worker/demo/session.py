@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,8 +27,9 @@ MODEL_PIPELINE = "classify"
 MiB = 1024 * 1024
 # a cold start on a busy 2-core machine: DALI's import, the pipeline, its isolation child
 READY_TIMEOUT_S = float(os.environ.get("DSW_DEMO_READY_TIMEOUT", "600"))
-# worker log lines worth showing while it starts (the rest goes to its log file)
-_SHOWN = ("loaded pipeline", "configuration error", " ERROR ", "Traceback", "Error:")
+# worker log lines worth showing while it starts (all of them go to its log file): its own
+# errors and pipeline loads, not the Kafka client's transient complaints
+_LOG_LINE = re.compile(r"^\S+ \S+ (?P<level>[A-Z]+) (?P<name>[\w.]+): (?P<msg>.*)$")
 
 
 class DemoError(RuntimeError):
@@ -115,6 +117,8 @@ class DemoSession:
         except TritonError as exc:
             raise DemoError(str(exc)) from None
         route = {"url": self.triton.grpc_url, "name": model.name, "top_k": self.args.top_k}
+        if model.scores_output:  # the output config.pbtxt gives labels for holds the scores
+            route["classify_output"] = model.scores_output
         if model.labels_file:
             route["labels_file"] = str(model.labels_file)
         return route
@@ -154,9 +158,12 @@ class DemoSession:
                 log.write(raw)
                 log.flush()
                 text = raw.decode(errors="replace").rstrip()
-                if any(s in text for s in _SHOWN):
-                    # drop the timestamp and logger name: "2026-.. INFO worker.x: message"
-                    self.say("worker: " + text.split(": ", 1)[-1][:300])
+                m = _LOG_LINE.match(text)
+                if m and m["name"].startswith("worker") and (
+                        m["level"] in ("ERROR", "CRITICAL") or "loaded pipeline" in m["msg"]):
+                    self.say(f"worker: {m['msg'][:300]}")
+                elif text.startswith("dali-worker run: "):  # a configuration error, one line
+                    self.say(f"worker: {text[len('dali-worker run: '):][:500]}")
 
     def wait_ready(self, port: int) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
