@@ -149,6 +149,12 @@ def test_command_line_mistakes_exit_2_naming_the_fix(capsys, data):
     assert rc == 2 and "not a folder" in out.err
 
 
+def test_a_folder_without_class_subfolders_says_how_the_reader_wants_it(tmp_path, capsys):
+    (tmp_path / "chelsea.jpg").write_bytes((ROOT / "tests" / "data" / "chelsea.jpg").read_bytes())
+    rc, out = compare(capsys, tmp_path)
+    assert rc == 2 and "No files found" in out.err and "DIR/<class>/" in out.err
+
+
 def test_gpu_reference_on_cpu_says_how_to_run_it(capsys, data):
     rc = main(["compare", "efficientnet_preprocess", "--repository", str(REPOSITORY),
                "--reference", REFERENCE, "--data", str(data), "--device", "cpu"])

@@ -177,11 +177,15 @@ def build_reference(func, kwargs: dict, batch_size: int, threads: int, device):
     except UsageError:
         raise
     except Exception as e:
-        text = " ".join(ln.strip() for ln in str(e).splitlines() if ln.strip())[:600]
+        from worker.pipeline.runner import dali_message
+
+        text = dali_message(e)[:600]
         gpu = device == "cpu" and any(w in text.lower() for w in ("mixed", "gpu", "cuda"))
         hint = (" (the reference uses GPU operators: run with --device GPU_ID, or give it a CPU "
                 "form, a parameter choosing device='cpu', as the example's --arg dali_cpu=True)"
                 if gpu else "")
+        if "No files found" in text:
+            hint = " (fn.readers.file with file_root reads one subfolder per class: put the files in DIR/<class>/)"
         raise UsageError(f"--reference: DALI could not build {func.__name__}: {text}{hint}") from None
     return pipe
 
@@ -363,6 +367,9 @@ def _main(args) -> int:
     pipe = build_reference(func, kwargs, model.max_batch_size, model.num_threads, model.device)
     reader = reader_of(pipe)
     total = min(reader.files, args.max_files) if args.max_files > 0 else reader.files
+    if total <= 0:
+        raise UsageError(f"--data {args.data}: the reference's reader {reader.name!r} finds no files "
+                         f"there (fn.readers.file wants one subfolder per class)")
     runners = {feed: PipelineRunner(model, feed=feed) for feed in FEEDS[args.feed]}
     served_ndim = {o.name: o.ndim for o in model.outputs}
     ref_names = [n for n, _ in getattr(pipe, "_names_and_devices", [])] or []
