@@ -317,7 +317,7 @@ def test_replica_ceiling_follows_from_partitions(partitions, gpus, procs):
     (["kafka.security.protocol=SSL", "kafka.credentials.existingSecret=k", "kafka.credentials.keyPasswordKey=p"],
      "kafka.credentials.keyPasswordKey without keyKey"),
     (["kafka.security.protocol=SASL_SSL", "kafka.security.saslMechanism=OAUTHBEARER",
-      "kafka.credentials.existingSecret=k", "autoscaling.enabled=false"],
+      "kafka.credentials.existingSecret=k"],
      "the worker needs its token from exactly one of kafka.credentials.oauthTokenKey"),
     (["kafka.security.protocol=SASL_SSL", "kafka.security.saslMechanism=OAUTHBEARER",
       "kafka.credentials.existingSecret=k", "kafka.credentials.oauthTokenKey=t"],
