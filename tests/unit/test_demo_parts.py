@@ -30,13 +30,15 @@ def test_labels_win_and_other_outputs_are_summarised():
     assert summarise(d) == ("channel_mean float32[3] [0.123, -1, 2.5]; "
                             "image float32[3x224x224] min -2.1 max 2.6 mean 0.1")
     dead = {"kind": "dead_letter", "reason": "decode_error", "error": "not an image"}
-    assert summarise(dead) == "dead letter: decode_error: not an image"
+    assert summarise(dead) == "decode_error: not an image"
+    answer = Answer("x.jpg", "dead_letter", 12.0, None, summarise(dead))
+    assert line(answer, 5) == "x.jpg  dead letter, decode_error: not an image  (12 ms)"
 
 
 def test_summary_counts_results_and_latency():
     s = Summary(expected=3, elapsed_s=1.25)
     s.answers["a.jpg"] = Answer("a.jpg", "result", 120.0, 80.0, "x")
-    s.answers["b.jpg"] = Answer("b.jpg", "dead_letter", 300.0, None, "dead letter: ...")
+    s.answers["b.jpg"] = Answer("b.jpg", "dead_letter", 300.0, None, "decode_error: ...")
     assert not s.ok
     assert s.lines()[0] == "1 of 3 images answered with a result, 1 dead-lettered, 1 without an answer, in 1.2 s"
     assert "median 210 ms, max 300 ms; in the worker: median 80 ms" in s.lines()[1]

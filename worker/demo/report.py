@@ -18,7 +18,7 @@ def summarise(d: dict) -> str:
     """One line for a record described by ``worker.commands.tail.describe``: a model's top
     labels, else the image_stats outputs in words, else each output's dtype, shape and values."""
     if d["kind"] == "dead_letter":
-        return f"dead letter: {d['reason']}: {d['error']}"
+        return f"{d['reason']}: {d['error']}"
     labels = [lb for rows in d["labels"].values() for lb in rows]
     if labels:
         return ", ".join(f"{lb['label']} {lb['score']:.2f}" for lb in labels)
@@ -42,7 +42,7 @@ def summarise(d: dict) -> str:
 
 def line(answer: Answer, width: int) -> str:
     worker = f", worker {answer.worker_ms:.0f} ms" if answer.worker_ms is not None else ""
-    mark = "" if answer.kind == "result" else "DEAD LETTER "
+    mark = "" if answer.kind == "result" else "dead letter, "
     return f"{answer.key:<{width}}  {mark}{answer.text}  ({answer.latency_ms:.0f} ms{worker})"
 
 
