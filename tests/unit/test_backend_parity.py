@@ -23,7 +23,9 @@ from worker.repository.load import load_model
 from worker.stream.fanout import cut
 
 # the backend's QA video model, on the CPU: decode a whole clip, resize; config.pbtxt splits
-# the frames so that each is a sample of its own
+# the frames so that each is a sample of its own. The backend matches split_along_outer_axis
+# against the pipeline's output name when it fills dims and against config.pbtxt's when it
+# runs, so the operator is named as the output (name="FRAMES")
 SPLIT_VIDEO = """
 from nvidia.dali import fn, pipeline_def, types
 from nvidia.dali.plugin.triton import autoserialize
@@ -34,8 +36,8 @@ from nvidia.dali.plugin.triton import autoserialize
 def video_split():
     data = fn.external_source(name="INPUT", dtype=types.UINT8, ndim=1)
     frames = fn.experimental.decoders.video(data, device="cpu")
-    frames = fn.resize(frames, size=(24, 32))
-    return frames, fn.shapes(frames)
+    frames = fn.resize(frames, size=(24, 32), name="FRAMES")   # the backend splits by this name
+    return frames, frames.shape()
 """
 SPLIT_CONFIG = """
 name: "video_split"

@@ -196,8 +196,10 @@ def _check_config_batch_size(text: str | None, name: str) -> bool:
     backend's AutofillConfig replaces it."""
     explicit = model_config.explicit_max_batch_size(text) if text is not None else None
     if explicit is not None and explicit < 0:
-        log.info("model %s: config.pbtxt sets max_batch_size: %d: the pipeline's batch_size is "
-                 "used, as Triton's DALI backend does", name, explicit)
+        log.warning("model %s: config.pbtxt sets max_batch_size: %d: the pipeline's batch_size is "
+                    "used, as Triton's DALI backend fills it; Triton 2.51 itself refuses this config "
+                    "before the backend sees it ('max_batch_size' must be non-negative): remove the "
+                    "line for a repository both load", name, explicit)
     return explicit != 0
 
 
