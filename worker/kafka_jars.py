@@ -266,9 +266,12 @@ def fetch(jars: list[Jar], libs: Path, repository: str | None = None,
                 say(f"  {done['bytes'] / 1e6:.0f} of {total / 1e6:.0f} MB")
 
         ctx = ssl_context()
-        with ThreadPoolExecutor(threads, thread_name_prefix="kafka-jars") as pool:
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="kafka-jars")
+        try:
             for future in [pool.submit(_download, j, partial, repository, ctx, count) for j in jars]:
                 future.result()
+        finally:  # a refused jar or Ctrl-C: the files not started are not fetched
+            pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(libs, ignore_errors=True)
         partial.rename(libs)
         (libs / ".complete").write_text(_stamp(jars))

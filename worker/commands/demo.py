@@ -58,6 +58,12 @@ class Progress:
 def main(args) -> int:
     from worker.demo.session import DemoError, DemoSession
 
+    import signal
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # stopped by a service manager: clean up as for Ctrl-C
     say = Progress()
     session = DemoSession(args, say)
     try:
