@@ -1,5 +1,5 @@
 """Chaos (2) and (3): the broker killed with SIGKILL mid-stream and restarted on its data, and
-network faults between worker and broker (latency, every connection reset, a blackhole longer
+network faults between worker and broker (latency, a bandwidth limit, every connection reset, a blackhole longer
 than the request timeout) through a proxy the test controls. The worker recovers by itself or
 exits non-zero and its supervisor restarts it; nothing is lost in either mode, and exactly-once
 shows no duplicate in read_committed output."""
@@ -13,7 +13,7 @@ import pytest
 
 from tests.chaos.helpers import FAST, check, items, outcomes, progress, wait_until, worker_args
 from tests.tcp_proxy import TcpProxy
-from tests.worker_harness import WorkerProcess, produce, setup_topics
+from tests.worker_harness import WorkerProcess, produce, setup_topics, small_jpegs
 from worker.devkafka import KafkaBroker, free_port
 
 PARTS = 4
@@ -64,6 +64,7 @@ def test_broker_sigkill_and_restart_on_its_data(proxied_broker, tmp_path, delive
     check(out, ids, eos, f"broker SIGKILL, {delivery} ({restarts} worker restarts)")
 
 
+@pytest.mark.timeout(480)
 @pytest.mark.parametrize("delivery", MODES)
 def test_latency_resets_and_a_blackhole_between_worker_and_broker(proxied_broker, tmp_path, delivery):
     broker, proxy = proxied_broker
@@ -83,8 +84,24 @@ def test_latency_resets_and_a_blackhole_between_worker_and_broker(proxied_broker
         time.sleep(8)
         proxy.blackhole(False)
         out = outcomes(direct, tout, tdlq, ids, eos, timeout=180, settle=2.0)
+        # a slow link, a fault of its own: 6 MB arrive while the worker cannot fetch, then the
+        # link carries 400 KB/s. A fetch of more than 2 MB cannot arrive within the 5 s request
+        # timeout, so the worker's 16 MiB fetches must shrink for it to make progress at all
+        photos = small_jpegs(8)
+        big = [(f"big-{i:03d}", photos[i % 8] + bytes(100_000)) for i in range(60)]
+        big_ids = {k for k, _ in big}
+        proxy.blackhole(True)
+        asyncio.run(produce(direct, tin, big, partitions=PARTS))
+        proxy.set_bandwidth(400_000)
+        proxy.blackhole(False)
+        wait_until(lambda: big_ids <= outcomes(direct, tout, tdlq, big_ids, eos).ids, 240,
+                   "every input through the slow link", w.log)
+        proxy.set_bandwidth(None)
+        ids |= big_ids
         assert w.terminate(90) == 0, w.log()[-4000:]
         log = w.log()
+    assert "fetch sizes lowered" in log, log[-4000:]
     out = outcomes(direct, tout, tdlq, ids, eos, timeout=30, settle=1.0)
     check(out, ids, eos, f"network faults, {delivery} ({log.count('restarting')} worker restarts, "
-                         f"{'evicted' in log and 'evicted and fenced' or 'not evicted'})")
+                         f"{'evicted' in log and 'evicted and fenced' or 'not evicted'}, "
+                         f"{log.count('fetch sizes lowered')} fetch size cuts on the slow link)")

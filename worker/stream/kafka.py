@@ -6,6 +6,7 @@ from aiokafka.consumer.subscription_state import ConsumerRebalanceListener
 
 from worker.config import WorkerConfig
 from worker.kafka_security import KafkaSecurity, start_explained
+from worker.stream.fetch_sizes import adapt
 from worker.stream.txn_fencing import FencingProducer
 from worker.stream.txn_stable_offsets import stable_offsets
 
@@ -27,7 +28,13 @@ class _ExplainedStart:
 
 
 class WorkerConsumer(_ExplainedStart, AIOKafkaConsumer):
-    pass
+    dsw_fetch_sizes = None  # fetch_sizes.FetchSizes once started
+    dsw_config: WorkerConfig | None = None
+
+    async def start(self) -> None:
+        await super().start()
+        if self.dsw_config is not None:  # fetch sizes that adapt to a slow link (fetch_sizes.py)
+            self.dsw_fetch_sizes = adapt(self, self.dsw_config)
 
 
 class WorkerProducer(_ExplainedStart, AIOKafkaProducer):
@@ -83,6 +90,7 @@ def make_consumer(cfg: WorkerConfig, listener: ConsumerRebalanceListener | None 
         # a partition's new owner waits for offsets still pending in an open transaction (KIP-447)
         stable_offsets(consumer)
     _secured(consumer, cfg, sec)
+    consumer.dsw_config = cfg
     consumer.subscribe(topics=cfg.input_topics, listener=listener)
     return consumer
 
