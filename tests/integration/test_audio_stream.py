@@ -1,7 +1,7 @@
 """Audio recordings through the worker on the real broker (issue 19): WAV, FLAC and Ogg/Vorbis
 decoded by DALI, resampled to 16 kHz, log-mel spectrograms (audio_melspec: 100 rows a second)
-cut into windows of 1 s every 0.5 s, each window one result. A truncated WAV and bytes that are
-no audio file are one dead letter each."""
+cut into windows of 1 s every 0.5 s, each window one result. A truncated WAV, FLAC and Ogg and
+bytes that are no audio file are one dead letter each."""
 from __future__ import annotations
 
 import asyncio
@@ -25,7 +25,11 @@ def test_recordings_are_cut_into_windows_each_once(kafka_bootstrap, tmp_path):
     lengths = {"a.wav": 2.5, "b.flac": 3.0, "c.ogg": 1.5, "d.wav": 0.4}
     good = {k: encoded_audio(k.rsplit(".", 1)[1], seconds=s, rate=22050 if i % 2 else 44100)
             for i, (k, s) in enumerate(lengths.items())}
+    # issue 31: a cut FLAC (its last frame fails its CRC) and a cut Ogg (its last page runs
+    # past the end) are incomplete_media too, not DALI's decode_error
     bad = {"cut.wav": (encoded_audio("wav", seconds=2.0)[:20000], "incomplete_media"),
+           "cut.flac": (encoded_audio("flac", seconds=2.0)[:9000], "incomplete_media"),
+           "cut.ogg": (encoded_audio("ogg", seconds=2.0)[:3000], "incomplete_media"),
            "noise.ogg": (b"OggS" + bytes(range(256)) * 8, "decode_error")}
     items = list(good.items()) + [(k, v) for k, (v, _) in bad.items()]
     asyncio.run(produce(kafka_bootstrap, tin, items, partitions=2))

@@ -59,7 +59,12 @@ def test_every_frame_exactly_once_and_bad_clips_dead_lettered(kafka_bootstrap, t
     big = clip(frames=40, size=(256, 256), seed=9)
     assert len(big) > MAX_MESSAGE, len(big)
     whole = clip(frames=40, seed=7)
+    # issue 31: 300 zero bytes in the middle of a 30-frame VP9 clip, inside its key frame: the
+    # container reads whole and DALI decodes 30 wrong frames without an error
+    holed = clip(frames=30, size=(160, 120), seed=5)
+    holed = holed[:len(holed) // 2] + bytes(300) + holed[len(holed) // 2 + 300:]
     bad = {"damaged": (damaged_frames(whole, 15), "decode_error"),
+           "zero-hole": (holed, "decode_error"),
            "truncated": (whole[: len(whole) * 2 // 3], "incomplete_media"),
            "h264": (clip(frames=10, codec="libx264", container="mp4"), "decode_error"),
            "oversized": (big, "oversized"),
@@ -88,6 +93,7 @@ def test_every_frame_exactly_once_and_bad_clips_dead_lettered(kafka_bootstrap, t
     assert not {k for k, *_ in parts} & set(bad)
     assert "--device gpu" in dead["h264"][0][1] and "H.264" in dead["h264"][0][1]
     assert "truncated" in dead["truncated"][0][1]
+    assert "zero-filled hole" in dead["zero-hole"][0][1]
     assert "max_decoded_bytes" in dead["too-long"][0][1]
     # and the offsets of all of them are committed (in the transactions that carried them)
     committed = asyncio.run(committed_positions(kafka_bootstrap, f"g-{tin}", tin, PARTS))
