@@ -52,8 +52,16 @@ def test_metrics_and_health_of_a_running_worker(kafka_bootstrap, tmp_path, procs
         assert _get(port, "/healthz")[0] == 200
         asyncio.run(produce(kafka_bootstrap, tin, items, partitions=PARTS))
         asyncio.run(collect(kafka_bootstrap, tout, tdlq, expect_ids={k for k, _ in items}, timeout=120))
-        time.sleep(1.5)  # the lag gauge is refreshed with the commits
-        code, text = _get(port, "/metrics")
+        # the counters of the last batch and the lag gauge (refreshed with the commits) may come
+        # a moment after its outcomes are readable: wait for them, not for a fixed time
+        deadline = time.monotonic() + 60
+        while True:
+            code, text = _get(port, "/metrics")
+            settled = (code == 200 and re.search(r"dali_worker_consumer_lag\{", text) and _value(
+                text, "dali_worker_end_to_end_seconds_count", pipeline="classify_reduce") == 300)
+            if settled or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
         assert code == 200
         assert _value(text, "dali_worker_messages_in_total", topic=tin) == 300
         assert _value(text, "dali_worker_dead_letters_total", reason="decode_error") == len(bad)
