@@ -69,7 +69,9 @@ MEANING: dict[Reason, str] = {
                             "(not decoded)",
     Reason.UNREADABLE_HEADER: "an image's header cannot be read, so its decoded size is unknown "
                               "(not decoded)",
-    Reason.DECODE_ERROR: "DALI failed on this sample (corrupt or unsupported media)",
+    Reason.DECODE_ERROR: "DALI failed on this sample (corrupt or unsupported media), or a clip's "
+                         "frames are damaged in a way seen before decoding (a zero-filled hole, a "
+                         "broken VP8/VP9 frame header)",
     Reason.PIPELINE_ERROR: "the DALI pipeline failed for another reason",
     Reason.MODEL_ERROR: "the model server rejected or failed the request",
     Reason.MODEL_UNAVAILABLE: "the model server could not be reached or the model is not ready",
@@ -78,8 +80,10 @@ MEANING: dict[Reason, str] = {
     Reason.MEDIA_TOO_LARGE: "a video or audio input's container declares a decoded size (frames x "
                             "width x height x 3, or samples x channels x 4) over the route's "
                             "max_decoded_bytes, or frames over max_pixels (not decoded)",
-    Reason.INCOMPLETE_MEDIA: "a video or audio input is truncated, or decoded to fewer frames than "
-                             "its container declares (damaged mid-way); none of its results was written",
+    Reason.INCOMPLETE_MEDIA: "a video or audio input is truncated (its container, a FLAC's last "
+                             "frame or an Ogg's last page runs past the end), or decoded to fewer "
+                             "frames than its container declares (damaged mid-way); none of its "
+                             "results was written",
     Reason.VERSION_NOT_SERVED: "the envelope's pipeline_version is not one the repository's "
                                "version_policy serves (the error names those served)",
 }

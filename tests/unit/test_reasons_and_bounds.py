@@ -38,6 +38,13 @@ def test_every_reason_is_documented_in_schema_and_readme():
         assert f"| `{r.value}` |" in readme, r
 
 
+def test_every_reason_is_listed_in_the_top_readme():
+    """README's list of dead-letter reasons (Messages and dead letters) lacked three (issue 31)."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Messages and dead letters"):text.index("## Delivery")]
+    assert [r.value for r in Reason if f"`{r.value}`" not in section] == []
+
+
 def test_model_input_mismatch_from_the_model_client_becomes_a_dead_letter():
     """The model client's reason used to be refused by the dead-letter encoder (ValueError),
     which stopped the worker without committing."""
