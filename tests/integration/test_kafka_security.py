@@ -159,6 +159,7 @@ def test_run_with_a_wrong_password_stops_at_start(secure_kafka, tmp_path):
     line = _error_line(log)
     assert sk.bootstrap in line and "SASL_SSL" in line and "SCRAM-SHA-512" in line, line
     assert "refused the credentials" in line and "sasl_password_file" in line, line
+    _one_clean_line(log, took)
     _no_secrets(sk, log)
     assert "not-" + sk.passwords["alice"] not in log
 
@@ -173,6 +174,33 @@ def test_run_with_an_untrusted_ca_stops_at_start(secure_kafka, tmp_path):
     line = _error_line(log)
     assert sk.bootstrap in line and "SASL_SSL" in line and "not signed by a trusted CA" in line, line
     assert "ssl_ca_file" in line, line
+    _one_clean_line(log, took)
+
+
+def _one_clean_line(log: str, took: float) -> None:
+    """Issue 28: a refused start is one line and exit 2 within 30 s, no traceback, no repeats."""
+    assert took < 30, f"took {took:.0f} s to stop"
+    assert log.count("configuration error") == 1 and "Traceback" not in log, log[-3000:]
+
+
+@pytest.mark.parametrize("token", ["garbage", "expired"])
+def test_run_with_a_rejected_oauthbearer_token_stops_at_start(secure_kafka, tmp_path, token):
+    """A broker that validates tokens answers a bad one with an error challenge (RFC 7628);
+    aiokafka 0.14 took it for success and the worker hung, logging 58 lines a second."""
+    from worker.devkafka import unsecured_jwt
+
+    sk = secure_kafka
+    path = tmp_path / "token"
+    path.write_text("not.a-jwt.at-all\n" if token == "garbage" else unsecured_jwt("alice", lifetime_s=-600) + "\n")
+    flags = ["--security-protocol", "SASL_SSL", "--ssl-ca-file", str(sk.ca_file), "--sasl-mechanism",
+             "OAUTHBEARER", "--sasl-oauth-token-file", str(path)]
+    code, log, took = _run_fails(sk, tmp_path, flags, token)
+    assert code == 2, log[-3000:]
+    line = _error_line(log)
+    print(f"\n{token} token: exit {code} after {took:.1f} s: {line}")
+    assert sk.bootstrap in line and "SASL_SSL OAUTHBEARER" in line and "refused the OAUTHBEARER token" in line, line
+    assert "invalid_token" in line and f"sasl_oauth_token_file {path}" in line, line
+    _one_clean_line(log, took)
 
 
 def test_produce_and_tail_explain_refused_credentials(secure_kafka, tmp_path):
