@@ -45,6 +45,7 @@ class DemoSession:
         self.triton = None
         self.worker: subprocess.Popen | None = None
         self.worker_log = self.tmp / "worker.log"
+        self.device_used = "cpu"
         self._log_thread: threading.Thread | None = None
 
     # ---- what to run, on what ----
@@ -128,6 +129,7 @@ class DemoSession:
         from worker.devkafka import free_port
         from worker.procutil import die_with_parent
 
+        self.device_used = device
         port = free_port()
         cmd = [sys.executable, "-m", "worker", "run", "--bootstrap-servers", bootstrap,
                "--dead-letter-topic", topics["dead-letters"], "--group-id", f"demo-{uuid.uuid4().hex[:8]}",
@@ -170,8 +172,9 @@ class DemoSession:
         said = None
         while True:
             if self.worker.poll() is not None:
-                raise DemoError(f"the worker exited with {self.worker.returncode} before it was ready; "
-                                f"its log ({self.worker_log}) ends:\n{self.worker_log_tail()}")
+                hint = "" if self.device_used == "cpu" else " (on a GPU; --device cpu runs without one)"
+                raise DemoError(f"the worker exited with {self.worker.returncode} before it was ready"
+                                f"{hint}; its log ({self.worker_log}) ends:\n{self.worker_log_tail()}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
                     if resp.status == 200:
