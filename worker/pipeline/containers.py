@@ -17,7 +17,8 @@ Formats: MP4/MOV (ISO BMFF boxes: ``moov/trak/mdia/{hdlr,minf/stbl/{stsd,stsz}}`
 Matroska/WebM (EBML: ``Segment/Tracks`` and the blocks of every ``Cluster``), WAV (RIFF
 ``fmt ``/``data``), FLAC (``STREAMINFO``), Ogg (Vorbis/Opus identification header, the last
 page's granule position). Pure Python, a pass over box/element headers (block payloads are
-skipped, not read): about 2-40 µs per clip of 30-300 frames.
+skipped, not read; ``frame_checks.py`` then scans the frames' bytes for zero-filled holes and
+reads each VP8/VP9 frame header): a 1,500-frame clip in about 4 ms (WebM) or 1.3 ms (MP4).
 """
 from __future__ import annotations
 
