@@ -13,10 +13,12 @@ Why: three things the worker must know about an encoded clip that DALI does not 
 - Whether this build of DALI can decode its codec (the CPU decoder of the PyPI wheel has no
   H.264/HEVC; ``codec_problem``).
 
-Formats: MP4/MOV (ISO BMFF boxes: ``moov/trak/mdia/{hdlr,minf/stbl/{stsd,stsz}}``),
+Formats: MP4/MOV (ISO BMFF boxes: ``moov/trak/{tkhd,mdia/{hdlr,minf/stbl/{stsd,stsz,stsc,stco}}}``:
+where each frame lies, and the display rotation; bytes after a whole file are ignored),
 Matroska/WebM (EBML: ``Segment/Tracks`` and the blocks of every ``Cluster``), WAV (RIFF
-``fmt ``/``data``), FLAC (``STREAMINFO``), Ogg (Vorbis/Opus identification header, the last
-page's granule position). Pure Python, a pass over box/element headers (block payloads are
+``fmt ``/``data``), FLAC (``STREAMINFO``, and the last frame: its CRC-16 and its last sample),
+Ogg (Vorbis/Opus identification header, every page's size, the last page's granule position and
+end-of-stream flag). Pure Python, a pass over box/element headers (block payloads are
 skipped, not read; ``frame_checks.py`` then scans the frames' bytes for zero-filled holes and
 reads each VP8/VP9 frame header): a 1,500-frame clip in about 4 ms (WebM) or 1.3 ms (MP4).
 """
