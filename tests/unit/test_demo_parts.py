@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.demo.report import Answer, Summary, line, summarise
+from worker.commands.demo_report import Answer, Summary, line, summarise
 from worker.devtriton import TritonError, read_models, serving_copy, start_triton
 
 

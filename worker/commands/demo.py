@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 import time
 
-from worker.demo.session import DEFAULT_PIPELINE, MODEL_PIPELINE
+from worker.commands.demo_session import DEFAULT_PIPELINE, MODEL_PIPELINE
 
 
 def add_arguments(p) -> None:
@@ -56,7 +56,7 @@ class Progress:
 
 
 def main(args) -> int:
-    from worker.demo.session import DemoError, DemoSession
+    from worker.commands.demo_session import DemoError, DemoSession
 
     import signal
 

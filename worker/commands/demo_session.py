@@ -1,7 +1,7 @@
 """The parts `dali-worker demo` starts, in order, and stops in reverse: a development broker
 (worker/devkafka.py), the topics, optionally a local Triton (worker/devtriton.py), the worker as
 a child process (`python -m worker run`, exactly what a user would run, watched through its
-/readyz), then the images sent and the results read back (worker/demo/report.py prints them)."""
+/readyz), then the images sent and the results read back (demo_report.py prints them)."""
 from __future__ import annotations
 
 import asyncio
@@ -19,7 +19,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from worker.demo.report import Answer, Summary, line, summarise
+from worker.commands.demo_report import Answer, Summary, line, summarise
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 DEFAULT_PIPELINE = "image_stats"

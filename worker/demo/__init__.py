@@ -1,1 +1,0 @@
-"""`dali-worker demo`: the parts it starts (``session``) and what it prints (``report``)."""
