@@ -194,13 +194,7 @@ def _remove_shm(prefix: str | None = None) -> None:
 
 # worker.procutil.die_with_parent, in the child before it execs tritonserver (argv: the test
 # process's pid, then the command); exits 70 if the test process is already gone
-_LAUNCHER = """\
-import ctypes, os, signal, sys
-ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-if os.getppid() != int(sys.argv[1]):
-    sys.exit(70)
-os.execv(sys.argv[2], sys.argv[2:])
-"""
+from worker.devtriton import LAUNCHER as _LAUNCHER  # noqa: E402
 
 # PR_SET_PDEATHSIG fires when the *thread* that started the child exits, so a server started
 # from an executor thread (run_in_executor(None, server.start)) would be killed when that
