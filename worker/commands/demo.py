@@ -66,13 +66,14 @@ def main(args) -> int:
     signal.signal(signal.SIGTERM, interrupt)  # stopped by a service manager: clean up as for Ctrl-C
     say = Progress()
     session = DemoSession(args, say)
+    code = 2
     try:
-        return session.run()
+        code = session.run()
     except DemoError as exc:
         say(f"error: {exc}")
-        return 2
     except KeyboardInterrupt:
         say("interrupted: stopping")
-        return 130
+        code = 130
     finally:
-        session.close()
+        session.close(keep_logs=code not in (0, 130))
+    return code

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -272,8 +273,9 @@ class DemoSession:
             await consumer.stop()
         return summary
 
-    def close(self) -> None:
-        """Stop what was started, the worker first (SIGTERM: it drains and commits)."""
+    def close(self, keep_logs: bool = False) -> None:
+        """Stop what was started, the worker first (SIGTERM: it drains and commits); with
+        ``keep_logs`` (something failed) the logs stay in the session's folder, said where."""
         if self.worker is not None and self.worker.poll() is None:
             self.say("stopping the worker")
             with contextlib.suppress(ProcessLookupError):
@@ -290,10 +292,14 @@ class DemoSession:
             self.triton.stop()
         if self.broker is not None:
             self.say("stopping Kafka")
+            if keep_logs and self.broker.data_dir is not None:
+                with contextlib.suppress(OSError):
+                    shutil.copy2(self.broker.data_dir / "broker.log", self.tmp / "broker.log")
             self.broker.stop()
-        import shutil
-
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if keep_logs and any(self.tmp.glob("*.log")):
+            self.say(f"logs kept in {self.tmp}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def _route_toml(topics: dict, pipeline: str, model: dict) -> str:
