@@ -8,8 +8,9 @@ per ``interval_s``, carrying how many like it were held back::
     ERROR aiokafka: Unable connect to node with id 1: [Errno 111] Connect call failed (...) [and 57 more like this in 10 s]
 
 A *cause* is the logger, the level and the message with its numbers blanked, so that retries
-against ports, node ids and offsets count as one. Only records of the ``aiokafka`` loggers are
-limited; the worker's own lines always pass. :func:`muted` drops aiokafka's lines altogether
+against ports, node ids and offsets count as one. Only records of the ``aiokafka`` loggers and
+of ``worker.stream.delivery`` (a commit that fails and is retried every commit interval) are
+limited; the worker's other lines always pass. :func:`muted` drops aiokafka's lines altogether
 for a while (the worker's start, whose failure the worker states in one line of its own).
 
 The filter sits on the handlers of the root logger (``install``), not on aiokafka's loggers, so
@@ -25,23 +26,25 @@ import threading
 import time
 
 INTERVAL_S = 10.0
+LIMITED = ("aiokafka", "worker.stream.delivery")
 _DIGITS = re.compile(r"\d+")
 _muted = 0
 _lock = threading.Lock()
 
 
 class RepeatFilter(logging.Filter):
-    def __init__(self, interval_s: float = INTERVAL_S, prefix: str = "aiokafka", clock=time.monotonic):
+    def __init__(self, interval_s: float = INTERVAL_S, prefixes: tuple[str, ...] = LIMITED,
+                 clock=time.monotonic):
         super().__init__()
         self.interval_s = interval_s
-        self.prefix = prefix
+        self.prefixes = prefixes
         self._clock = clock
         self._seen: dict[tuple, list] = {}  # cause -> [window start, held back]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not (record.name == self.prefix or record.name.startswith(self.prefix + ".")):
+        if not any(record.name == p or record.name.startswith(p + ".") for p in self.prefixes):
             return True
-        if _muted:
+        if _muted and record.name.startswith("aiokafka"):
             return False
         if record.levelno < logging.WARNING:
             return True

@@ -158,9 +158,14 @@ class Delivery:
             self.health.commit_failed(exc)
 
     async def _produce(self, records: list[OutRecord]) -> None:
-        futures = [(r, await self._send(r)) for r in records]
-        for _, fut in futures:  # when one fails and we stop, the others' errors are not news
+        futures = []
+        for r in records:
+            fut = await self._send(r)
+            # observed as soon as it exists: when a later send raises (a fenced producer) or one
+            # fails and we stop, the others' errors are not news, and an unobserved one would be
+            # logged as "Future exception was never retrieved"
             fut.add_done_callback(_observe)
+            futures.append((r, fut))
         for r, fut in futures:
             try:
                 await fut
