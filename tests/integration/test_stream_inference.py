@@ -374,7 +374,16 @@ def outage_mid_stream(kafka_bootstrap, server, tmp_path, take_down, bring_up, wh
         take_down()
         assert produced.wait(60), "producer did not finish"
         producer.join()
-        time.sleep(1.5)  # batches answered just before the outage may still be committed
+        # batches answered just before the outage may still be committed: wait until the
+        # commits and the results stop moving for a second (a fixed 1.5 s was too short for a
+        # loaded machine)
+        last, deadline = None, time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = (committed(kafka_bootstrap, group, topics[0], parts), len(tail.snapshot().ids))
+            if now == last:
+                break
+            last = now
+            time.sleep(1.0)
 
         # the outage: nothing committed, nothing published, no spinning, no growth
         c0, s0 = committed(kafka_bootstrap, group, topics[0], parts), tail.snapshot()
