@@ -237,8 +237,17 @@ def test_an_output_of_another_dtype_than_config_says_is_warned_naming_both(tmp_p
     with caplog.at_level(logging.WARNING, logger="worker.pipeline.runner"):
         (res,) = PipelineRunner(m).run([{"INPUT": b"\x01\x02"}])
     assert res.outputs["OUT"].dtype == np.int32                  # uint8 + a Python int, in DALI
+    assert m.unchecked_dtypes == ("OUT",)
     assert any("output 'OUT' is UINT8 in config.pbtxt" in r.message and "returns int32" in r.message
                for r in caplog.records), caplog.text
+
+
+def test_pipelines_says_which_output_types_only_config_gives(tmp_path, capsys):
+    model(tmp_path, "plus", PLUS.format(const=1),
+          'output [ { name: "OUT" data_type: TYPE_UINT8 dims: [ -1 ] } ]')
+    assert main(["pipelines", "plus", "--repository", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "note: output 'OUT': data_type TYPE_UINT8 is config.pbtxt's; the pipeline declares none" in out
 
 
 # -- try admits files as run does (items 8, 12, 13) ---------------------------------------------

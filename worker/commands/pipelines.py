@@ -61,6 +61,12 @@ def describe(repository: Path, name: str, device) -> dict:
     except RepositoryError as e:
         entry["error"] = str(e)
         return entry
+    types = {t["name"]: t["data_type"] for t in _tensors(m.config.output)}
+    notes = [f"output {n!r}: data_type {types.get(n)} is config.pbtxt's; the pipeline declares "
+             f"none (@pipeline_def(output_dtype=[...])), so it is checked at the first batch, "
+             f"which warns naming both if they differ" for n in m.unchecked_dtypes]
+    if notes:
+        entry["notes"] = notes
     entry.update(version=m.version, source=str(m.source), batched=m.batched,
                  max_batch_size=m.max_batch_size if m.batched else 0,
                  inputs=_tensors(m.config.input), outputs=_tensors(m.config.output),
@@ -145,6 +151,8 @@ def _print_entry(e: dict) -> None:
         for kind in ("inputs", "outputs"):
             for t in e[kind]:
                 _print_tensor(kind[:-1], t)
+        for note in e.get("notes", []):
+            print(f"  note: {note}")
         return
     what = "Python, not imported" if e["kind"] == "autoserialize" else "serialized"
     print(f"\n{e['name']}  version {e['version']} of [{versions}]  {Path(e['source']).name} ({what})")

@@ -58,6 +58,7 @@ class LoadedModel:
     # output is a sample of its own (a result of its own in the stream, as the backend returns
     # n samples); their TensorSpec dims are a row's
     split: frozenset = frozenset()
+    unchecked_dtypes: tuple = ()  # outputs whose data_type only config.pbtxt gives
     _spare: object = None         # the pipeline built at load time, handed to the first runner
 
     def build_pipeline(self):
@@ -272,7 +273,11 @@ def load_model(repository: Path, name: str, version: int | None = None, device="
     # an unbatched model's request is a batch of its own (its first dimension), up to the
     # pipeline's batch_size, as the backend builds it (ReadPipelineProperties: max batch -1)
     pipe = _build(serialized, batch if batched else max(info.batch_size, 1), threads, device, name, chosen)
-    full = model_config.autofill_and_validate(config, _pipeline_facts(info, pipe), name, batched)
+    facts = _pipeline_facts(info, pipe)
+    full = model_config.autofill_and_validate(config, facts, name, batched)
+    # data types config.pbtxt gives that the pipeline does not declare: checked at the first
+    # batch (runner.run_checked), since DALI tells a built pipeline's output types only by running
+    unchecked = tuple(t.name for t, f in zip(full.output, facts.outputs) if f.triton_type is None)
     if batched:
         full.max_batch_size = batch
     devices = {e.name: e.device for e in info.inputs}
@@ -291,6 +296,7 @@ def load_model(repository: Path, name: str, version: int | None = None, device="
                        max_batch_size=batch, device=device, num_threads=threads,
                        serialized=serialized, source=model_file.path, info=info, batched=batched,
                        split=frozenset(full.output[i].name for i in split_positions(full, info.output_names)),
+                       unchecked_dtypes=unchecked,
                        _spare=pipe)
 
 
