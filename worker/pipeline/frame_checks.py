@@ -20,7 +20,8 @@ the frame sizes the container gives (Matroska/WebM blocks, MP4 ``stsz``/``stsc``
   and key-frame start code ``9d 01 2a``.
 
 What cannot be told before decoding: damage that replaces entropy-coded data with other
-non-zero bytes (noise), or zeros shorter than :data:`ZERO_RUN`, leaving every header intact.
+non-zero bytes (noise), or zeros shorter than :data:`ZERO_RUN`, leaving every header intact;
+zero-filled holes in AV1 and MPEG-4 part 2 frames (their padding may be zeros).
 Neither codec carries a checksum; the decoder meets garbage, and DALI decodes it to wrong
 pixels or fails (``decode_error``), or stops early (``incomplete_media`` by the frame count).
 Those are documented in docs/deployment.md ("What damage is detected").
@@ -33,6 +34,10 @@ from .containers import ContainerError
 # sector or page a zero-filled hole is made of (512 B, 4 KiB)
 ZERO_RUN = 32
 _ZEROS = bytes(ZERO_RUN)
+# codecs whose frames cannot hold such a run: measured (VP8, VP9), or forbidden by emulation
+# prevention (H.264, HEVC). AV1 may carry padding OBUs of any bytes, MPEG-4 part 2 stuffing:
+# not checked
+ZERO_RUN_CODECS = frozenset({"VP8", "VP9", "H.264", "HEVC"})
 
 
 def check_frames(data, spans: list[tuple[int, int]], codec: str, container: str) -> None:
@@ -41,7 +46,8 @@ def check_frames(data, spans: list[tuple[int, int]], codec: str, container: str)
     if not spans:
         return
     raw = data if isinstance(data, bytes) else bytes(data)
-    _zero_holes(raw, spans, container)
+    if codec in ZERO_RUN_CODECS:
+        _zero_holes(raw, spans, container)
     header = _VP9 if codec == "VP9" else _VP8 if codec == "VP8" else None
     if header is not None:
         for i, (a, b) in enumerate(spans):
