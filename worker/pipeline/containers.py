@@ -264,6 +264,7 @@ _SEGMENT, _TRACKS, _CLUSTER = 0x18538067, 0x1654AE6B, 0x1F43B675
 _TRACK_ENTRY, _TRACK_NUMBER, _TRACK_TYPE, _CODEC_ID = 0xAE, 0xD7, 0x83, 0x86
 _VIDEO, _WIDTH, _HEIGHT = 0xE0, 0xB0, 0xBA
 _SIMPLE_BLOCK, _BLOCK_GROUP, _BLOCK = 0xA3, 0xA0, 0xA1
+_CONTENT_ENCODINGS = 0x6D80   # a track whose frames are compressed or header-stripped
 _LEVEL1 = {0x114D9B74, 0x1549A966, _TRACKS, _CLUSTER, 0x1C53BB6B, 0x1941A469, 0x1043A770, 0x1254C367}
 _MKV_CODECS = {"V_VP9": "VP9", "V_VP8": "VP8", "V_MPEG4/ISO/AVC": "H.264", "V_MPEGH/ISO/HEVC": "HEVC",
                "V_AV1": "AV1", "V_MPEG4/ISO/ASP": "MPEG-4"}
@@ -342,13 +343,14 @@ def _segment(mv: memoryview, a: int, end: int, doctype: str) -> MediaInfo:
     if track is None:
         raise ContainerError(f"{doctype} without a video track (the worker reads audio as WAV, "
                              "FLAC or Ogg)")
-    from .frame_checks import check_frames
+    if not track[4]:   # frames stored as written (no ContentEncodings: compression, header stripping)
+        from .frame_checks import check_frames
 
-    check_frames(mv, spans, track[1], doctype)
+        check_frames(mv, spans, track[1], doctype)
     return MediaInfo("video", doctype, track[1], width=track[2], height=track[3], frames=blocks)
 
 
-def _video_track(mv: memoryview, a: int, b: int) -> tuple[int, str, int, int]:
+def _video_track(mv: memoryview, a: int, b: int) -> tuple[int, str, int, int, bool]:
     pos = a
     while pos < b:
         eid, x, y = _element(mv, pos, b)
@@ -371,7 +373,8 @@ def _video_track(mv: memoryview, a: int, b: int) -> tuple[int, str, int, int]:
                 return (_uint(mv, *fields[_TRACK_NUMBER]) if _TRACK_NUMBER in fields else 1,
                         _MKV_CODECS.get(codec_id, codec_id),
                         _uint(mv, *fields[_WIDTH]) if _WIDTH in fields else 0,
-                        _uint(mv, *fields[_HEIGHT]) if _HEIGHT in fields else 0)
+                        _uint(mv, *fields[_HEIGHT]) if _HEIGHT in fields else 0,
+                        _CONTENT_ENCODINGS in fields)
         pos = y
     raise ContainerError("Matroska: no video track in Tracks")
 
