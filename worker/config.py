@@ -182,7 +182,9 @@ class WorkerConfig:
     worker_id: str = ""
     slot: int = 0  # this process's index among the procs (stable: it names the transactional id)
     metrics_port: int = 0  # 0: no HTTP endpoint
-    metrics_host: str = "0.0.0.0"  # address the metrics/health server binds (127.0.0.1: this host only)
+    # address the metrics/health server binds: this host only by default; the image sets 0.0.0.0
+    # (DSW_METRICS_HOST) so that probes and Prometheus reach it through the container network
+    metrics_host: str = "127.0.0.1"
     # /healthz fails (restart me) when one DALI batch runs longer than this, or the stream loop
     # has not turned for 30 s
     liveness_timeout_s: float = 300.0
@@ -211,6 +213,10 @@ class WorkerConfig:
     def check(self) -> "WorkerConfig":
         if self.delivery not in ("at-least-once", "exactly-once"):
             raise ConfigError(f"delivery={self.delivery!r}; use at-least-once or exactly-once")
+        if self.delivery == "exactly-once":
+            from worker.stream.aiokafka_version import require_tested_aiokafka
+
+            require_tested_aiokafka()
         if not self.routes:
             raise ConfigError("no route: give --input TOPIC --pipeline NAME (or [[routes]] in --config)")
         for i, r in enumerate(self.routes):

@@ -99,8 +99,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     w.add_argument("--max-inflight-batches", type=int,
                    help="batches in flight per route before that route's partitions pause (default 4)")
     w.add_argument("--metrics-port", type=int, help="serve /metrics, /healthz, /readyz on this port (default: off)")
-    w.add_argument("--metrics-host", help="address that port binds (default 0.0.0.0, every interface, as a "
-                                          "container needs; 127.0.0.1 keeps it on this machine)")
+    w.add_argument("--metrics-host", help="address that port binds (default 127.0.0.1: this machine only; "
+                                          "0.0.0.0 for every interface, as the image sets for a container)")
     w.add_argument("--liveness-timeout-s", type=float,
                    help="/healthz fails when one DALI batch runs longer than this (default 300), or the "
                         "stream loop has not turned for 30 s")
