@@ -45,11 +45,10 @@ class IsolatedRunner:
                  crashes_to_fail: int = 2, max_consecutive_crashes: int = 8, spare: bool = True):
         if feed not in FEEDS:
             raise ValueError(f"unknown feed {feed!r}: use one of {', '.join(FEEDS)}")
-        outputs.parse_cast(output_cast, model.output_names)          # unknown names: fail here
         self.model = model
         self.feed = feed
         self.batch_size = getattr(model, "dali_batch_size", model.max_batch_size)
-        self.casts = outputs.parse_cast(output_cast, model.output_names)
+        self.casts = outputs.parse_cast(output_cast, model.output_names)   # unknown names: fail here
         self._dtypes_checked = False
         self.failures = 0                    # batches DALI refused or crashed on (a metric)
         self.crashes = 0                     # children lost during a request

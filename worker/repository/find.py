@@ -34,7 +34,7 @@ def default_repository() -> Path:
 def validate_name(name: str, what: str = "model name") -> str:
     """Accept ``[A-Za-z0-9_.-]+`` without ``..`` (no path tricks), as the DALI backend does."""
     if not isinstance(name, str) or not _NAME.match(name) or ".." in name or name in (".",):
-        fix = (f"rename the folder to {re.sub(r'[^A-Za-z0-9_.-]+', '_', name).strip('.') or 'model'!r}"
+        fix = (f"rename the folder to {_renamed(name)!r}"
                if isinstance(name, str) and what == "model name" else "")
         raise RepositoryError(f"invalid {what} {name!r}: use letters, digits, '_', '.', '-' "
                               f"only, and no '..'" + (f": {fix}" if fix else ""))
@@ -60,7 +60,7 @@ def list_models(repository: Path) -> list[str]:
     repository = _check_repository(repository)
     names = []
     for d in sorted(repository.iterdir()):
-        if d.is_dir() and _NAME.match(d.name) and ".." not in d.name and model_versions(repository, d.name):
+        if d.is_dir() and _valid(d.name) and model_versions(repository, d.name):
             names.append(d.name)
     return names
 
@@ -70,7 +70,7 @@ def misnamed_models(repository: Path) -> list[str]:
     (spaces, non-ASCII, ...): listed as skipped, never silently left out."""
     repository = _check_repository(repository)
     return [d.name for d in sorted(repository.iterdir())
-            if d.is_dir() and not (_NAME.match(d.name) and ".." not in d.name)
+            if d.is_dir() and not _valid(d.name)
             and any(v.is_dir() and v.name.isdigit() for v in d.iterdir())]
 
 
@@ -78,7 +78,16 @@ def name_problem(name: str) -> str:
     """Why a model folder's name is refused, and the fix (one line)."""
     return (f"model folder {name!r}: its name has characters the worker does not take (use "
             f"letters, digits, '_', '.', '-' only, as in Triton's DALI backend's file names): "
-            f"rename the folder, e.g. {re.sub(r'[^A-Za-z0-9_.-]+', '_', name).strip('.') or 'model'!r}")
+            f"rename the folder, e.g. {_renamed(name)!r}")
+
+
+def _valid(name: str) -> bool:
+    return bool(_NAME.match(name)) and ".." not in name
+
+
+def _renamed(name: str) -> str:
+    """``name`` with each run of characters the worker does not take as one '_'."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip(".") or "model"
 
 
 def model_dir(repository: Path, name: str) -> Path:

@@ -295,17 +295,10 @@ def load_model(repository: Path, name: str, version: int | None = None, device="
     return LoadedModel(name=name, version=chosen, config=full, inputs=inputs, outputs=outputs,
                        max_batch_size=batch, device=device, num_threads=threads,
                        serialized=serialized, source=model_file.path, info=info, batched=batched,
-                       split=frozenset(full.output[i].name for i in split_positions(full, info.output_names)),
+                       split=frozenset(full.output[i].name for i in
+                                       model_config.split_positions(full, info.output_names, name).values()),
                        unchecked_dtypes=unchecked,
                        _spare=pipe)
-
-
-def split_positions(config, pipeline_names=()) -> list[int]:
-    """Positions of the outputs a complete config splits along their outer axis (named by
-    their config name or the pipeline's own, see model_config._split_facts)."""
-    names = set(model_config.split_outputs(config))
-    own = list(pipeline_names) + [""] * len(config.output)
-    return [i for i, t in enumerate(config.output) if t.name in names or own[i] in names]
 
 
 def _config_threads(config) -> int | None:

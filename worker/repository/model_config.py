@@ -144,33 +144,40 @@ def split_outputs(config) -> list[str]:
     return [n for n in config.parameters[SPLIT_PARAMETER].string_value.split(":") if n]
 
 
-def _split_facts(facts: PipelineFacts, config, model: str) -> tuple[PipelineFacts, set[int]]:
-    """``facts`` with the split outputs' outer dimension removed, and their positions. A split
-    output is named by its config.pbtxt name or the pipeline's own (the backend matches the
-    pipeline's name at autofill and the config's at run time); one named by neither, or one
-    the pipeline declares 1-D, is refused."""
-    wanted = split_outputs(config)
-    if not wanted:
-        return facts, set()
-    config_names = [t.name for t in config.output]
-    split, outputs = set(), list(facts.outputs)
-    for name in wanted:
+def split_positions(config, pipeline_names, model: str) -> dict[str, int]:
+    """Each output ``split_along_outer_axis`` names -> its position, found by its config.pbtxt
+    name or else the pipeline's own (the backend matches the pipeline's name when it fills dims
+    and the config's when it runs); a name that is neither is refused."""
+    config_names = [t.name for t in config.output] if config is not None else []
+    found = {}
+    for name in split_outputs(config):
         at = next((i for i, n in enumerate(config_names) if n == name), None)
         if at is None:
-            at = next((i for i, o in enumerate(facts.outputs) if o.name == name), None)
-        if at is None or at >= len(facts.outputs):
-            known = ", ".join(repr(n) for n in (config_names or [o.name for o in facts.outputs]))
+            at = next((i for i, n in enumerate(pipeline_names) if n == name), None)
+        if at is None or at >= len(pipeline_names):
+            known = ", ".join(repr(n) for n in (config_names or pipeline_names))
             raise ConfigError(f"model {model!r}: parameters {SPLIT_PARAMETER} names output {name!r}, "
                               f"which the model does not have (outputs: {known}): list output names "
                               f"separated by ':'")
+        found[name] = at
+    return found
+
+
+def _split_facts(facts: PipelineFacts, config, model: str) -> PipelineFacts:
+    """``facts`` with the split outputs' outer dimension removed; an output the pipeline
+    declares 1-D cannot split and is refused."""
+    positions = split_positions(config, [o.name for o in facts.outputs], model)
+    if not positions:
+        return facts
+    outputs = list(facts.outputs)
+    for name, at in positions.items():
         out = outputs[at]
         if out.ndim is not None and out.ndim < 2:
             raise ConfigError(f"model {model!r}: parameters {SPLIT_PARAMETER} names output {name!r}, "
                               f"which the pipeline declares {out.ndim}-D: only outputs of 2 or more "
                               f"dimensions split along their outer axis; remove it from the list")
         outputs[at] = TensorFacts(out.name, out.dali_dtype, None if out.ndim is None else out.ndim - 1)
-        split.add(at)
-    return PipelineFacts(facts.batch_size, facts.inputs, outputs), split
+    return PipelineFacts(facts.batch_size, facts.inputs, outputs)
 
 
 def new_config(model: str):
@@ -256,7 +263,7 @@ def autofill_and_validate(config, facts: PipelineFacts, model: str, batched: boo
     if listed > len(facts.outputs):
         raise ConfigError(f"{_count_mismatch(model, listed, len(facts.outputs))}: remove the extra "
                           f"output entries")
-    facts, _ = _split_facts(facts, out, model)
+    facts = _split_facts(facts, out, model)
     for i, pout in enumerate(facts.outputs):
         tensor = out.output[i] if i < len(out.output) else out.output.add()
         if not tensor.name:
