@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from aiokafka.consumer.subscription_state import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (AuthenticationFailedError, ClusterAuthorizationFailedError,
+                             GroupAuthorizationFailedError, KafkaError, TopicAuthorizationFailedError,
+                             TransactionalIdAuthorizationFailed)
 
 from worker import kafka_log
 
@@ -58,6 +60,9 @@ MAX_PENDING_DEAD_LETTERS = 256
 LOOP_STALL_S = 30.0
 # an unreachable broker at start: the pause before the next attempt doubles up to this
 START_BACKOFF_MAX_S = 30.0
+# answers at start that no retry will change (the rest: one line, a pause, another attempt)
+_REFUSED = (TopicAuthorizationFailedError, GroupAuthorizationFailedError, ClusterAuthorizationFailedError,
+            TransactionalIdAuthorizationFailed, AuthenticationFailedError)
 
 
 @dataclass
@@ -189,6 +194,13 @@ class StreamWorker:
             except KafkaStartError:
                 await self._close_clients()
                 raise
+            except _REFUSED as exc:  # the broker answered: waiting will not change its mind
+                await self._close_clients()
+                raise KafkaStartError(
+                    f"Kafka at {self.cfg.bootstrap_servers} refused this worker at start: "
+                    f"{describe_error(exc)}; fix: grant its principal the ACLs it needs (Describe and "
+                    "Write on its topics, Read on the group, and with exactly-once Write on its "
+                    "transactional id prefix; docs/security.md)") from None
             except (KafkaError, OSError, asyncio.TimeoutError) as exc:
                 await self._close_clients()
                 delay = min(START_BACKOFF_MAX_S, 2.0 ** (attempt - 1))
