@@ -235,7 +235,24 @@ async def start_model_clients(cfg: WorkerConfig, plan, lanes: dict, models: dict
         specs = {s.name: (np.dtype(route.output_dtype) if route.output_dtype else s.dtype, s.ndim)
                  for s in model.outputs}
         await client.start(specs)
+        _check_shared_memory(client, model.max_batch_size)
         lanes[rp.lanes[name].key].model_client = client
+
+
+def _check_shared_memory(client, pipeline_batch: int) -> None:
+    """Inputs through /dev/shm: every process of this host keeps up to max_in_flight regions of
+    one request (the pipeline's batch, within the model's limit); refuse to start when they
+    cannot all fit (docs/deployment.md, "/dev/shm")."""
+    from worker.inference import shm
+
+    if not client.uses_shared_memory or client.model is None:
+        return
+    batch = max(1, min(pipeline_batch or 1, client.model.max_batch_size or pipeline_batch or 1)) \
+        if client.model.batched else 1
+    nbytes = shm.request_bytes(client.model.inputs, batch)
+    if nbytes:
+        shm.check_capacity(nbytes, client.route.max_in_flight,
+                           int(os.environ.get("DSW_HOST_PROCESSES", "1")), client.route.model_ref)
 
 
 def make_reloader(cfg: WorkerConfig, metrics=None):

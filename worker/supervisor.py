@@ -65,6 +65,8 @@ class Supervisor:
 
     def _start(self, slot: Slot) -> None:
         env = dict(os.environ)
+        # how many worker processes share this host's /dev/shm (the shared-memory check at start)
+        env["DSW_HOST_PROCESSES"] = str(len(self.slots))
         if slot.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = slot.gpu
         slot.signalled = False

@@ -7,6 +7,7 @@ import pytest
 
 from worker.inference import ModelRoute
 from worker.inference.errors import InferenceConfigError
+from worker.inference import shm
 from worker.inference.shm import MIN_REGION, SystemShmPool, is_local, region_size
 
 
@@ -82,3 +83,29 @@ def test_tls_options(tmp_path):
         ModelRoute.from_dict({**base, "url": "grpcs://h:1", "tls_cert_file": str(ca)})
     with pytest.raises(InferenceConfigError, match="not a file"):
         ModelRoute.from_dict({**base, "url": "grpcs://h:1", "tls_ca_file": str(tmp_path / "nope")})
+
+
+# ---- the /dev/shm capacity check at start (docs/deployment.md, "/dev/shm") ----------------------
+
+def test_request_bytes_counts_the_batch_and_refuses_open_dims():
+    from worker.inference.fit import TensorSpec
+
+    spec = TensorSpec("input", np.dtype("float32"), (3, 224, 224))
+    assert shm.request_bytes([spec], 64) == 64 * 3 * 224 * 224 * 4
+    assert shm.request_bytes([TensorSpec("x", np.dtype("uint8"), (-1,))], 64) is None
+
+
+def test_capacity_check_names_the_numbers_when_regions_cannot_fit(tmp_path):
+    import os
+
+    st = os.statvfs(tmp_path)
+    size = st.f_frsize * st.f_blocks
+    region = 64 * 1024 * 1024
+    if size >= region:
+        shm.check_capacity(region, 1, 1, "m", path=str(tmp_path))  # one region fits: no error
+    processes = size // (4 * region) + 1  # one process more than fits
+    with pytest.raises(InferenceConfigError) as err:
+        shm.check_capacity(region, 4, processes, "resnet50@triton:8001", path=str(tmp_path))
+    text = str(err.value)
+    assert "\n" not in text and f"{processes} process(es) x 4 requests in flight x 64 MiB" in text
+    assert "SHM_SIZE" in text and "shared_memory = \"off\"" in text

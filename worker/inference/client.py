@@ -202,6 +202,11 @@ class ModelClient:
             self._labels = labels_mod.load_labels(route.labels_file)
         return tuple(extensions)
 
+    @property
+    def uses_shared_memory(self) -> bool:
+        """Whether start() chose system shared memory for the request inputs."""
+        return self._transport is not None and self._transport.shm is not None
+
     async def ready(self) -> bool:
         """One cheap probe for health endpoints; never raises."""
         try:

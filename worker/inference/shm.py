@@ -140,3 +140,41 @@ class SystemShmPool:
                 log.debug("could not destroy region %s", region.name, exc_info=True)
         self._all.clear()
         self._free.clear()
+
+
+SHM_PATH = "/dev/shm"
+
+
+def request_bytes(inputs, batch: int) -> int | None:
+    """Bytes of one request's inputs at ``batch`` samples (``inputs``: fit.TensorSpec), or None
+    when a dimension varies (then the region size is only known per batch)."""
+    total = 0
+    for spec in inputs:
+        if any(d < 0 for d in spec.shape):
+            return None
+        total += int(np.prod(spec.shape, dtype=np.int64)) * np.dtype(spec.dtype).itemsize * batch
+    return total
+
+
+def check_capacity(region_bytes: int, regions: int, processes: int, what: str,
+                   path: str = SHM_PATH) -> None:
+    """Refuse to start, with one line naming the numbers, when ``processes`` x ``regions`` regions
+    of ``region_bytes`` (rounded up as acquire() rounds them) cannot fit in ``path``'s size: a full
+    tmpfs kills the writer with SIGBUS in the middle of a batch instead."""
+    from worker.inference.errors import InferenceConfigError
+
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return  # no /dev/shm to measure: the probe region at start decides
+    size = st.f_frsize * st.f_blocks
+    region = region_size(region_bytes)
+    need = processes * regions * region
+    if need > size:
+        mib = 1024 * 1024
+        raise InferenceConfigError(
+            f"{what}: shared memory needs {processes} process(es) x {regions} requests in flight x "
+            f"{region // mib} MiB regions = {need / mib:,.0f} MiB, but {path} holds {size / mib:,.0f} MiB: "
+            f"enlarge it (compose: SHM_SIZE; docker run --shm-size; Kubernetes: the chart's "
+            f"sharedMemorySize), or lower the processes or max_in_flight, or set "
+            f"shared_memory = \"off\" in the route's model table")
