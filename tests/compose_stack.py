@@ -72,7 +72,8 @@ class ComposeStack:
         cmd = ["docker", "compose", "-p", self.project, *FILES, *args]
         t0 = time.monotonic()
         r = subprocess.run(cmd, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
-        self.log.append(f"docker compose {' '.join(args)}: {time.monotonic() - t0:.0f} s, rc {r.returncode}")
+        if args[0] != "ps":  # the polls of wait_healthy would drown the steps
+            self.log.append(f"docker compose {' '.join(args)}: {time.monotonic() - t0:.0f} s, rc {r.returncode}")
         if check and r.returncode != 0:
             raise AssertionError(f"docker compose {' '.join(args)} failed (rc {r.returncode}):\n"
                                  f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}\n{self.logs()}")
