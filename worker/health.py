@@ -52,6 +52,7 @@ class _State:
     # Kafka (stream/kafka_health.py, wall clock): fetching wanted and nothing fetched since,
     # a commit pending or failing since (0: fine); not ready past kafka_timeout_s
     kafka_fetch_since: float = 0.0
+    kafka_unreachable_since: float = 0.0
     kafka_commit_since: float = 0.0
     kafka_cause: str = ""
     kafka_timeout_s: float = 30.0
@@ -96,10 +97,12 @@ class Readiness:
         its ``busy_since`` does."""
         self._update(loop_beat=float(loop_beat), busy_since=dict(busy_since))
 
-    def kafka_status(self, fetch_since: float, commit_since: float, cause: str, timeout_s: float) -> None:
+    def kafka_status(self, fetch_since: float, commit_since: float, cause: str, timeout_s: float,
+                     unreachable_since: float = 0.0) -> None:
         """From the worker, about once a second (``KafkaHealth.status()``)."""
         self._update(kafka_fetch_since=float(fetch_since), kafka_commit_since=float(commit_since),
-                     kafka_cause=cause[:300], kafka_timeout_s=float(timeout_s))
+                     kafka_cause=cause[:300], kafka_timeout_s=float(timeout_s),
+                     kafka_unreachable_since=float(unreachable_since))
 
     def waiting(self, what: str) -> None:
         """The start waits for something outside (''): named by /readyz and the supervisor."""
@@ -158,7 +161,7 @@ def _missing(s: dict, now: float | None = None) -> list[str]:
         gaps.append("model not reachable" + (f": {detail}" if detail else ""))
     gaps += kafka_problems(s.get("kafka_fetch_since") or 0.0, s.get("kafka_commit_since") or 0.0,
                            s.get("kafka_cause") or "", s.get("kafka_timeout_s", 30.0),
-                           time.time() if now is None else now)
+                           time.time() if now is None else now, s.get("kafka_unreachable_since") or 0.0)
     return gaps
 
 

@@ -60,12 +60,21 @@ def test_fetches_and_connectivity_from_the_wrapped_client():
     with pytest.raises(KafkaConnectionError):
         asyncio.run(client.send(1, FetchRequest_v4()))
     s = h.status()
-    assert not s.connected and "Connection refused" in s.cause
+    assert not s.connected and "Connection refused" in s.cause and s.unreachable_since == clock.t
     problems = kafka_problems(s.fetch_since, s.commit_since, s.cause, 30, clock.t)
     assert len(problems) == 1 and "nothing fetched for 40 s" in problems[0] and "Connection refused" in problems[0]
+    h.fetching(False)  # every partition paused (batches waiting for acks): requests still fail
+    clock.t += 31
+    with pytest.raises(KafkaConnectionError):
+        asyncio.run(client.send(1, MetadataRequest_v1()))
+    s = h.status()
+    (problem,) = kafka_problems(s.fetch_since, s.commit_since, s.cause, 30, clock.t, s.unreachable_since)
+    assert problem.startswith("cannot reach Kafka: requests failing, none answered for 31 s"), problem
     client.fail = None
+    h.fetching(True)
     asyncio.run(client.send(1, MetadataRequest_v1()))  # connectivity back, still no fetch
-    assert h.status().connected and h.status().fetch_since == clock.t - 40
+    assert h.status().connected and h.status().unreachable_since == 0
+    assert h.status().fetch_since == clock.t
 
 
 def test_fetching_not_wanted_is_no_problem():

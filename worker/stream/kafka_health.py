@@ -9,9 +9,11 @@ worker watches its clients itself:
 - every commit (at-least-once: an offset commit; exactly-once: a transaction with its offsets),
   from ``delivery.py``: when one started that has not succeeded since, commits are in trouble.
 
-The worker is *not ready* when it wanted to fetch (partitions assigned and not paused by its own
-backpressure) and got no fetch answered for ``kafka_ready_timeout_s``, or when a commit has been
-pending or failing for that long. ``/healthz`` (liveness) is not affected: a broker outage is no
+The worker is *not ready* when, for ``kafka_ready_timeout_s``, its requests have been failing
+with none answered (the consumer's group heartbeats alone ask every few seconds, so an outage
+shows even when every partition is paused because the batches wait for acks), or it wanted to
+fetch (partitions assigned and not paused by its own backpressure) and got no fetch answered,
+or a commit has been pending or failing. ``/healthz`` (liveness) is not affected: a broker outage is no
 reason to restart the worker, which recovers by itself once the broker is back.
 
 Times are wall-clock (``time.time()``): the supervisor compares them across processes.
@@ -38,6 +40,7 @@ class KafkaStatus:
     """A snapshot for readiness and metrics (wall-clock seconds; 0: nothing wrong)."""
 
     fetch_since: float  # fetching wanted and nothing fetched since then (0: not wanted)
+    unreachable_since: float  # requests failing, none answered since then (0: fine)
     commit_since: float  # a commit pending or failing since then (0: none)
     last_fetch: float  # the last fetch answered
     last_commit: float  # the last commit that succeeded (or found nothing to commit)
@@ -56,6 +59,7 @@ class KafkaHealth:
         self._commit_trouble_since = 0.0
         self._last_ok = 0.0
         self._last_error = 0.0
+        self._failing_since = 0.0
         self.cause = ""
 
     # -- the clients ----------------------------------------------------------------------------
@@ -85,11 +89,14 @@ class KafkaHealth:
     def request_answered(self, fetch: bool = False) -> None:
         now = self._clock()
         self._last_ok = now
+        self._failing_since = 0.0
         if fetch:
             self._last_fetch = now
 
     def request_failed(self, exc: BaseException) -> None:
         self._last_error = self._clock()
+        if not self._failing_since:
+            self._failing_since = self._last_error
         self.cause = describe_error(exc)
 
     # -- the worker -----------------------------------------------------------------------------
@@ -117,17 +124,20 @@ class KafkaHealth:
     # -- readers --------------------------------------------------------------------------------
     def status(self) -> KafkaStatus:
         fetch_since = max(self._last_fetch, self._fetch_wanted_since) if self._fetch_wanted_since else 0.0
-        return KafkaStatus(fetch_since=fetch_since, commit_since=self._commit_trouble_since,
+        return KafkaStatus(fetch_since=fetch_since, unreachable_since=self._failing_since,
+                           commit_since=self._commit_trouble_since,
                            last_fetch=self._last_fetch, last_commit=self._last_commit,
                            connected=self._last_ok > 0 and self._last_ok >= self._last_error,
                            cause=self.cause)
 
 
 def kafka_problems(fetch_since: float, commit_since: float, cause: str, timeout_s: float,
-                   now: float) -> list[str]:
+                   now: float, unreachable_since: float = 0.0) -> list[str]:
     """What ``/readyz`` says about Kafka (empty: nothing)."""
     out = []
     why = f" (last error: {cause})" if cause else ""
+    if unreachable_since and now - unreachable_since > timeout_s:
+        out.append(f"cannot reach Kafka: requests failing, none answered for {now - unreachable_since:.0f} s{why}")
     if fetch_since and now - fetch_since > timeout_s:
         out.append(f"cannot fetch from Kafka: nothing fetched for {now - fetch_since:.0f} s{why}")
     if commit_since and now - commit_since > timeout_s:

@@ -317,7 +317,7 @@ class StreamWorker:
             if self.readiness is not None:
                 self.readiness.heartbeat(self._loop_beat, self._busy_since)
                 self.readiness.kafka_status(status.fetch_since, status.commit_since, status.cause,
-                                            self.cfg.kafka_ready_timeout_s)
+                                            self.cfg.kafka_ready_timeout_s, status.unreachable_since)
             if self.metrics is not None and hasattr(self.metrics, "set_kafka_health"):
                 now = time.time()
                 self.metrics.set_kafka_health(status.connected, now - status.last_fetch,
