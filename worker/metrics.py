@@ -99,10 +99,12 @@ def _metrics() -> SimpleNamespace:
 def _create() -> SimpleNamespace:
     from prometheus_client import Counter, Gauge, Histogram, values
 
-    if multiprocess_dir() and not getattr(values.ValueClass, "_multiprocess", False):
+    if bool(multiprocess_dir()) != bool(getattr(values.ValueClass, "_multiprocess", False)):
         # prometheus_client picks its storage when it is imported; if it was imported before the
         # supervisor exported the folder (or this process was forked from one that had), switch
-        # now, or this process's values would never reach the shared folder.
+        # now, or this process's values would never reach the shared folder. And the other way:
+        # a process whose folder is gone (unset after an earlier use) keeps its values in memory
+        # instead of failing to open a file in no folder.
         values.ValueClass = values.get_value_class()
     p = PREFIX
     m = SimpleNamespace(
