@@ -278,6 +278,8 @@ class StreamWorker:
             data = fetch.result()
             now = loop.time()
             for tp, records in data.items():
+                if self.metrics:  # one call per partition and fetch, not per record
+                    self.metrics.message_in(tp.topic, len(records))
                 for record in records:
                     self._on_record(record, now)
             for batch in self.batcher.due(loop.time()):
@@ -333,8 +335,6 @@ class StreamWorker:
         epoch = self.tracker.begin(tp, record.offset)
         if epoch is None:  # fetched again (a position reset) while its first copy is in flight
             return
-        if self.metrics:
-            self.metrics.message_in(record.topic)
         try:
             pending = self.router.admit(record, epoch)
         except MessageError as err:
@@ -461,8 +461,11 @@ class StreamWorker:
                 self.poison.settled((p.tp[0], p.tp[1], p.offset))
         if self.metrics:
             now_ms = time.time() * 1000
+            by_pipeline: dict[str, list[float]] = {}
             for p in items:
-                self.metrics.observe_end_to_end(max(0.0, (now_ms - p.timestamp_ms) / 1000.0), pipeline=p.pipeline)
+                by_pipeline.setdefault(p.pipeline, []).append((now_ms - p.timestamp_ms) / 1000.0)
+            for pipeline, seconds in by_pipeline.items():  # one histogram lookup per batch
+                self.metrics.observe_end_to_end_many(seconds, pipeline=pipeline)
 
     def _report_volume(self, name: str, unit: Unit) -> None:
         """Once per pipeline: what a result weighs on the wire (shapes are often known only now)."""
