@@ -480,9 +480,14 @@ class KafkaBroker:
 
 
 def _cluster_id() -> str:
-    # Kafka wants a base64url UUID of 22 characters, what `StorageTool random-uuid` prints
+    # Kafka wants a base64url UUID of 22 characters, what `StorageTool random-uuid` prints; like
+    # Kafka's Uuid.randomUuid, never one that starts with '-': StorageTool would read it as an
+    # option ("argument --cluster-id/-t: expected one argument", one broker start in 64 failed)
     import base64
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def serve_forever(port: int = 9092, heap: str = "1g", secure: bool = False) -> int:
