@@ -129,6 +129,11 @@ def test_up_produce_tail_every_image_has_a_prediction(stack):
     for one_shot in ("kafka-init", "export-classifier"):
         assert states[one_shot]["State"] == "exited" and states[one_shot]["ExitCode"] == 0, states[one_shot]
     assert states["kafka"]["Health"] == "healthy" and states["triton"]["Health"] == "healthy"
+    # published as the shipped file says: on loopback only, and nothing of Triton's
+    published = {(s["Service"], p.get("URL"), p.get("PublishedPort")) for s in states.values()
+                 for p in s.get("Publishers") or () if p.get("PublishedPort")}
+    assert published and all(url == "127.0.0.1" for _svc, url, _port in published), published
+    assert {svc for svc, _url, _port in published} == {"kafka", "worker"}, published
 
     produce(stack, *PHOTOS)
     stack.sent = len(PHOTOS)
