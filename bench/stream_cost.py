@@ -181,6 +181,9 @@ async def run_case(kind: str, bootstrap: str, repo: Path, topic: str, bulk: int,
     sampler = e2e.MemorySampler([proc.pid])
     sampler.start()
     res: dict = {"case": kind, "messages": bulk}
+    if "@" in kind:  # another checkout's worker: which commit
+        res["commit"] = subprocess.run(["git", "-C", kind.partition("@")[2], "log", "-1", "--format=%h %s"],
+                                       capture_output=True, text=True).stdout.strip()[:120]
     try:
         # CPU per process of the tree (worker, isolation child, supervisor) between a tenth and
         # nine tenths of the results
@@ -289,7 +292,7 @@ def summarise_profile(path: Path) -> dict:
 async def _run(args) -> dict:
     data = corpus.load(args.corpus)
     bootstrap, broker = common.bootstrap_or_broker()
-    out: dict = {"bulk": args.bulk, "batch": BATCH, "partitions": PARTITIONS,
+    out: dict = {"bulk": args.bulk, "batch": BATCH, "partitions": PARTITIONS, "note": args.note,
                  "corpus": {"files": len(data), "mean_kb": round(sum(map(len, data)) / len(data) / 1024, 1)},
                  "rounds": []}
     try:
@@ -308,6 +311,8 @@ async def _run(args) -> dict:
                 out["rounds"].append(rnd)
             if args.profile:
                 out["profile"] = {}
+                out["py_spy"] = subprocess.run([pyspy(), "--version"], capture_output=True,
+                                               text=True).stdout.strip()
                 for kind in args.profile_cases.split(","):
                     raw = Path(tmp) / (kind.replace("@", "-at").replace("/", "_") + ".pyspy")
                     res = await run_case(kind, bootstrap, repo, topic, args.bulk, Path(tmp), profile_to=raw)
@@ -353,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-profiles", default="", help="copy the raw py-spy files to this folder")
     ap.add_argument("--corpus", default="bench/corpus")
     ap.add_argument("--name", default="stream-cost")
+    ap.add_argument("--note", default="", help="what else ran on the machine (kept in the JSON)")
     args = ap.parse_args(argv)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     res = asyncio.run(_run(args))
