@@ -14,7 +14,7 @@ import numpy as np
 from worker.reasons import Reason
 from worker.stream.errors import MessageError
 from worker.stream.wire import (MAP_MARKERS, VERSION, Source, array_from_wire, array_to_wire, as_source,
-                                check_version, unpack_map)
+                                check_version, source_to_wire, unpack_map)
 
 ERROR_HEADER_LIMIT = 1024  # bytes of the human message kept in the dsw-error header
 # The echo policy (schemas/README.md, "Echoes"): an input's id and record key come back in its
@@ -103,7 +103,7 @@ def encode_result(*, id: str, source: Source | Mapping | tuple, pipeline: str | 
     that would not fit raises MessageError("result_too_large")."""
     id = echo_id(id)
     obj: dict[str, Any] = {
-        "v": VERSION, "kind": "result", "id": id, "source": as_source(source).to_wire(),
+        "v": VERSION, "kind": "result", "id": id, "source": source_to_wire(source),
         "pipeline": pipeline,
         "model": None if model is None else {"name": str(model["name"]),
                                              "version": None if model.get("version") is None
