@@ -61,12 +61,13 @@ def decode_input(value: bytes | None, *, key: bytes | None, topic: str, partitio
     Raw mode: the id is the key (utf-8; hex if it is not utf-8) or ``topic/partition/offset``.
     Auto mode reads a value as an envelope when its first byte is a msgpack map marker and it
     is not a PNG/MNG/JNG signature (0x89 'PNG' starts like a 9-entry map)."""
-    where = _where(topic, partition, offset, key)
     fallback_id = _key_id(key, topic, partition, offset)
     if not value:
+        where = _where(topic, partition, offset, key)
         raise MessageError("empty_value", f"{where}: the value is empty or null (a tombstone?); "
                            "send the media file or an envelope", id=fallback_id)
     if max_bytes is not None and len(value) > max_bytes:
+        where = _where(topic, partition, offset, key)
         raise MessageError("oversized", f"{where}: value of {len(value)} bytes is larger than the "
                            f"worker's limit of {max_bytes} bytes; raise the worker's max message "
                            "size (and the consumer fetch sizes) or send smaller media",
@@ -75,7 +76,7 @@ def decode_input(value: bytes | None, *, key: bytes | None, topic: str, partitio
         return InputMessage(id=fallback_id, raw=bytes_view(value), nbytes=len(value))
     if mode not in ("auto", "envelope"):
         raise ValueError(f"mode must be 'auto', 'raw' or 'envelope', not {mode!r}")
-    return _decode_envelope(value, where, fallback_id)
+    return _decode_envelope(value, _where(topic, partition, offset, key), fallback_id)
 
 
 def _decode_envelope(value: bytes, where: str, fallback_id: str) -> InputMessage:
@@ -148,35 +149,36 @@ def check_inputs(msg: InputMessage, specs: Mapping[str, tuple[Any, int | None]],
     A raw message becomes the single input of the pipeline (1-D uint8 bytes). Raises
     MessageError: unknown_input, missing_input, wrong_dtype, wrong_shape."""
     pipe = pipeline or msg.pipeline
-    where = f"message {msg.id!r}" + (f" for pipeline {pipe!r}" if pipe else "")
-    names = ", ".join(sorted(specs)) or "(none)"
+    # for the error messages only: every message passes here (issue 29)
+    where = lambda: f"message {msg.id!r}" + (f" for pipeline {pipe!r}" if pipe else "")  # noqa: E731
+    names = lambda: ", ".join(sorted(specs)) or "(none)"  # noqa: E731
     if msg.is_raw:
         if len(specs) != 1:
-            raise MessageError("unknown_input", f"{where}: a raw message can only feed a pipeline "
-                               f"with one input, and this one has {len(specs)}: {names}; send an "
+            raise MessageError("unknown_input", f"{where()}: a raw message can only feed a pipeline "
+                               f"with one input, and this one has {len(specs)}: {names()}; send an "
                                "envelope that names each input", id=msg.id, pipeline=pipe)
         given = {next(iter(specs)): msg.raw}
     else:
         given = msg.inputs or {}
         unknown = sorted(set(given) - set(specs))
         if unknown:
-            raise MessageError("unknown_input", f"{where}: unknown input(s) {', '.join(unknown)}; "
-                               f"the pipeline's inputs are: {names}", id=msg.id, pipeline=pipe)
+            raise MessageError("unknown_input", f"{where()}: unknown input(s) {', '.join(unknown)}; "
+                               f"the pipeline's inputs are: {names()}", id=msg.id, pipeline=pipe)
         missing = sorted(set(specs) - set(given))
         if missing:
-            raise MessageError("missing_input", f"{where}: missing input(s) {', '.join(missing)}; "
-                               f"the pipeline's inputs are: {names}", id=msg.id, pipeline=pipe)
+            raise MessageError("missing_input", f"{where()}: missing input(s) {', '.join(missing)}; "
+                               f"the pipeline's inputs are: {names()}", id=msg.id, pipeline=pipe)
     for name, arr in given.items():
         dtype, ndim = specs[name]
         if dtype is not None and arr.dtype != np.dtype(dtype):
             hint = (" (encoded media travel as bin, i.e. uint8 bytes)" if arr.dtype == np.uint8
                     or np.dtype(dtype) == np.uint8 else "")
-            raise MessageError("wrong_dtype", f"{where}: input {name!r} is {arr.dtype.name} but "
+            raise MessageError("wrong_dtype", f"{where()}: input {name!r} is {arr.dtype.name} but "
                                f"the pipeline wants {np.dtype(dtype).name}{hint}",
                                id=msg.id, pipeline=pipe)
         allowed = ndim if isinstance(ndim, tuple) else (ndim,)   # unbatched: (sample, request)
         if ndim is not None and arr.ndim not in allowed:
-            raise MessageError("wrong_shape", f"{where}: input {name!r} has shape "
+            raise MessageError("wrong_shape", f"{where()}: input {name!r} has shape "
                                f"{list(arr.shape)} ({arr.ndim}-D) but the pipeline wants "
                                f"{' or '.join(map(str, allowed))}-D samples", id=msg.id, pipeline=pipe)
     return given

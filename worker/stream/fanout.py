@@ -51,6 +51,8 @@ def windows(rows: int, cut: str, length: int = 0, stride: int = 0) -> list[tuple
 def rows_of(outputs: dict[str, np.ndarray]) -> int:
     """The frame count: the first output's first axis (0 for a 0-D output)."""
     first = next(iter(outputs.values()), None)
+    if type(first) is np.ndarray:  # np.ndim/np.shape dispatch costs a microsecond each
+        return int(first.shape[0]) if first.ndim else 0
     return 0 if first is None or np.ndim(first) == 0 else int(np.shape(first)[0])
 
 
@@ -59,6 +61,8 @@ def cut(outputs: dict[str, np.ndarray], route: Route, split: frozenset = frozens
     splits along their outer axis (``split_along_outer_axis``): Triton's DALI backend returns
     each row as a sample of its own, so each row is a result here (a route's ``clip`` cuts
     them as ``frame``), and the other outputs go whole into every part."""
+    if not split and route.cut == "clip":  # the common case, once per result: no sets made
+        return [Part(0, 1, 0, rows_of(outputs), outputs)]
     split = {n for n in split if n in outputs and np.ndim(outputs[n]) >= 1}
     mode = "frame" if split and route.cut == "clip" else route.cut
     rows = rows_of({n: outputs[n] for n in split} if split else outputs)
