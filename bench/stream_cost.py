@@ -18,8 +18,9 @@ Throughput: results of the backlog over the span between the first and the last 
 (``bench/kafka_io.py``). CPU per message: user + system CPU seconds of the consumer's whole
 process tree (the supervisor, the worker, the DALI isolation child; read from ``/proc``) over that
 span, divided by the messages in it. The cases alternate (bare, at-least-once, exactly-once, then
-again with ``--rounds``) so that a noisy neighbour costs all of them alike; ratios are taken
-within a round.
+again with ``--rounds``, in reverse order every other round: the second of two like cases
+measured 5-20% worse on the 2-core VM whichever worker it was) so that a noisy neighbour costs
+all of them alike; ratios are taken within a round.
 
 ``--profile``: one more at-least-once and exactly-once run each under ``py-spy record --format
 raw --subprocesses`` (``pip install py-spy``), whose samples are summarised by stage (fetch and
@@ -303,7 +304,10 @@ async def _run(args) -> dict:
             repo = make_repository(Path(tmp))
             for i in range(args.rounds):
                 rnd = {}
-                for kind in args.cases.split(","):
+                # the order reverses every other round: the second of two like cases measured
+                # 5-20% worse here whichever worker it was, so a before/after pair alternates
+                kinds = args.cases.split(",")
+                for kind in (kinds if i % 2 == 0 else kinds[::-1]):
                     rnd[kind] = await run_case(kind, bootstrap, repo, topic, args.bulk, Path(tmp))
                     print(f"round {i + 1} {kind}: {rnd[kind]}", flush=True)
                 rnd["ratios"] = ratios(rnd)
