@@ -27,9 +27,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-
-class ContainerError(ValueError):
-    """The value is not a readable container of a kind we know, or it is cut short."""
+from .errors import ContainerError  # noqa: F401 - raised here, and imported from here by callers
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,3 +21,8 @@ class PipelineRunError(PipelineError):
 class IsolationError(PipelineError):
     """The isolated runner's child process cannot run anything (it crashes on every request or
     cannot start): a broken pipeline, device or machine, not a bad sample."""
+
+
+class ContainerError(ValueError):
+    """The value is not a readable container of a kind we know, or it is cut short
+    (worker/pipeline/containers.py and the frame checks it calls raise it)."""

@@ -28,7 +28,7 @@ Those are documented in docs/deployment.md ("What damage is detected").
 """
 from __future__ import annotations
 
-from .containers import ContainerError
+from .errors import ContainerError
 
 # 32 bytes: six times the longest run measured in valid frames, and shorter than any disk
 # sector or page a zero-filled hole is made of (512 B, 4 KiB)
