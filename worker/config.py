@@ -214,7 +214,7 @@ class WorkerConfig:
         if self.delivery not in ("at-least-once", "exactly-once"):
             raise ConfigError(f"delivery={self.delivery!r}; use at-least-once or exactly-once")
         if self.delivery == "exactly-once":
-            from worker.stream.aiokafka_version import require_tested_aiokafka
+            from worker.aiokafka_version import require_tested_aiokafka
 
             require_tested_aiokafka()
         if not self.routes:

@@ -142,7 +142,7 @@ def test_the_tests_run_the_matrix():
 
 
 def test_exactly_once_guard_knows_the_locked_aiokafka():
-    from worker.stream.aiokafka_version import TESTED
+    from worker.aiokafka_version import TESTED
 
     assert M["kafka"]["aiokafka"] in TESTED
 

@@ -1,7 +1,7 @@
 """The aiokafka releases that exactly-once was tested with.
 
-Exactly-once patches aiokafka's internals (``txn_fencing.py``: TxnOffsetCommit v3 with the group
-membership; ``txn_stable_offsets.py``: OffsetFetch with require_stable). Those are private
+Exactly-once patches aiokafka's internals (``worker/stream/txn_fencing.py``: TxnOffsetCommit v3 with the group
+membership; ``worker/stream/txn_stable_offsets.py``: OffsetFetch with require_stable). Those are private
 classes and functions that a new aiokafka release may rename or change without notice, and a
 patch that silently stops applying would lose the zombie fencing while everything looks fine.
 So exactly-once refuses to start on a release not listed here; at-least-once uses aiokafka's
