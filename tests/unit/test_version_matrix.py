@@ -159,3 +159,16 @@ def test_ci_installs_the_lock():
     ci = text(".ci/run")
     assert "--require-hashes -r requirements-test.lock" in ci
     assert "versions.toml" in ci
+
+
+def test_exactly_once_refuses_an_untested_aiokafka_with_one_line(monkeypatch):
+    import aiokafka
+
+    from worker.config import ConfigError, Route, WorkerConfig
+
+    monkeypatch.setattr(aiokafka, "__version__", "0.15.0")
+    cfg = WorkerConfig(routes=[Route(inputs=["in"], pipeline="identity")], delivery="exactly-once")
+    with pytest.raises(ConfigError) as err:
+        cfg.check()
+    assert "\n" not in str(err.value) and "aiokafka 0.15.0" in str(err.value)
+    WorkerConfig(routes=[Route(inputs=["in"], pipeline="identity")]).check()  # at-least-once runs
