@@ -219,6 +219,7 @@ async def start_model_clients(cfg: WorkerConfig, plan, lanes: dict, models: dict
 
     from worker.inference import ModelClient, ModelRoute
 
+    shm_needs: list[tuple[str, int, int]] = []
     for rp in plan.routes:
         route = rp.route
         if not route.model:
@@ -235,24 +236,25 @@ async def start_model_clients(cfg: WorkerConfig, plan, lanes: dict, models: dict
         specs = {s.name: (np.dtype(route.output_dtype) if route.output_dtype else s.dtype, s.ndim)
                  for s in model.outputs}
         await client.start(specs)
-        _check_shared_memory(client, model.max_batch_size)
+        shm_needs += _shared_memory_need(client, model.max_batch_size)
         lanes[rp.lanes[name].key].model_client = client
+    # every route's regions together, in every process of this host (docs/deployment.md, "/dev/shm")
+    from worker.inference import shm
+
+    shm.check_capacity(shm_needs, int(os.environ.get("DSW_HOST_PROCESSES", "1")))
 
 
-def _check_shared_memory(client, pipeline_batch: int) -> None:
-    """Inputs through /dev/shm: every process of this host keeps up to max_in_flight regions of
-    one request (the pipeline's batch, within the model's limit); refuse to start when they
-    cannot all fit (docs/deployment.md, "/dev/shm")."""
+def _shared_memory_need(client, pipeline_batch: int) -> list[tuple[str, int, int]]:
+    """A client that hands its inputs over in /dev/shm keeps up to max_in_flight regions of one
+    request (the pipeline's batch, within the model's limit): [(model, request bytes, regions)]."""
     from worker.inference import shm
 
     if not client.uses_shared_memory or client.model is None:
-        return
+        return []
     batch = max(1, min(pipeline_batch or 1, client.model.max_batch_size or pipeline_batch or 1)) \
         if client.model.batched else 1
     nbytes = shm.request_bytes(client.model.inputs, batch)
-    if nbytes:
-        shm.check_capacity(nbytes, client.route.max_in_flight,
-                           int(os.environ.get("DSW_HOST_PROCESSES", "1")), client.route.model_ref)
+    return [(client.route.model_ref, nbytes, client.route.max_in_flight)] if nbytes else []
 
 
 def make_reloader(cfg: WorkerConfig, metrics=None):

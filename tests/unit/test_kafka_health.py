@@ -171,3 +171,14 @@ def test_transactional_ids_are_claimed_per_process(tmp_path):
         other.wait()
     # the holder died: its id is free again (what a restarted process gets)
     assert txn_id.claim("g-host-0", tmp_path, chosen=True)[0] == "g-host-0"
+
+
+def test_a_released_transactional_id_is_claimed_again_by_the_next_worker_of_the_process(tmp_path):
+    """StreamWorker releases its id when it closes: a second worker in the same process (library
+    use, in-process tests) takes the same id and so fences the first one's transactions, instead
+    of moving to '<id>.1'."""
+    tid, fd = txn_id.claim("g-host-0", tmp_path, chosen=True)
+    txn_id.release(fd)
+    again, fd2 = txn_id.claim("g-host-0", tmp_path, chosen=True)
+    assert again == tid == "g-host-0"
+    txn_id.release(fd2)

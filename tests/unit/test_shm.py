@@ -102,10 +102,13 @@ def test_capacity_check_names_the_numbers_when_regions_cannot_fit(tmp_path):
     size = st.f_frsize * st.f_blocks
     region = 64 * 1024 * 1024
     if size >= region:
-        shm.check_capacity(region, 1, 1, "m", path=str(tmp_path))  # one region fits: no error
-    processes = size // (4 * region) + 1  # one process more than fits
+        shm.check_capacity([("m", region, 1)], 1, path=str(tmp_path))  # one region fits: no error
+    shm.check_capacity([], 10 ** 6, path=str(tmp_path))  # no route in shared memory: nothing to fit
+    # two routes that fit alone may not together: the check adds them up
+    processes = size // (8 * region) + 1
     with pytest.raises(InferenceConfigError) as err:
-        shm.check_capacity(region, 4, processes, "resnet50@triton:8001", path=str(tmp_path))
+        shm.check_capacity([("resnet50@triton:8001", region, 4), ("other@triton:8001", region, 4)],
+                           processes, path=str(tmp_path))
     text = str(err.value)
-    assert "\n" not in text and f"{processes} process(es) x 4 requests in flight x 64 MiB" in text
-    assert "SHM_SIZE" in text and "shared_memory = \"off\"" in text
+    assert "\n" not in text and f"{processes} process(es) x (resnet50@triton:8001: 4 requests in flight x 64 MiB" in text
+    assert "other@triton:8001" in text and "SHM_SIZE" in text and "shared_memory = \"off\"" in text

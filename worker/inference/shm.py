@@ -156,25 +156,28 @@ def request_bytes(inputs, batch: int) -> int | None:
     return total
 
 
-def check_capacity(region_bytes: int, regions: int, processes: int, what: str,
-                   path: str = SHM_PATH) -> None:
-    """Refuse to start, with one line naming the numbers, when ``processes`` x ``regions`` regions
-    of ``region_bytes`` (rounded up as acquire() rounds them) cannot fit in ``path``'s size: a full
-    tmpfs kills the writer with SIGBUS in the middle of a batch instead."""
+def check_capacity(needs: list[tuple[str, int, int]], processes: int, path: str = SHM_PATH) -> None:
+    """Refuse to start, with one line naming the numbers, when ``processes`` x the regions of
+    ``needs`` (one (model, request bytes, requests in flight) per route that hands its inputs over
+    in shared memory; bytes rounded up as acquire() rounds them) cannot fit in ``path``'s size: a
+    full tmpfs kills the writer with SIGBUS in the middle of a batch instead."""
     from worker.inference.errors import InferenceConfigError
 
+    if not needs:
+        return
     try:
         st = os.statvfs(path)
     except OSError:
         return  # no /dev/shm to measure: the probe region at start decides
     size = st.f_frsize * st.f_blocks
-    region = region_size(region_bytes)
-    need = processes * regions * region
+    mib = 1024 * 1024
+    per_process = sum(regions * region_size(nbytes) for _what, nbytes, regions in needs)
+    need = processes * per_process
     if need > size:
-        mib = 1024 * 1024
+        parts = " + ".join(f"{what}: {regions} requests in flight x {region_size(nbytes) // mib} MiB regions"
+                           for what, nbytes, regions in needs)
         raise InferenceConfigError(
-            f"{what}: shared memory needs {processes} process(es) x {regions} requests in flight x "
-            f"{region // mib} MiB regions = {need / mib:,.0f} MiB, but {path} holds {size / mib:,.0f} MiB: "
-            f"enlarge it (compose: SHM_SIZE; docker run --shm-size; Kubernetes: the chart's "
-            f"sharedMemorySize), or lower the processes or max_in_flight, or set "
-            f"shared_memory = \"off\" in the route's model table")
+            f"shared memory needs {processes} process(es) x ({parts}) = {need / mib:,.0f} MiB, but "
+            f"{path} holds {size / mib:,.0f} MiB: enlarge it (compose: SHM_SIZE; docker run "
+            f"--shm-size; Kubernetes: the chart's sharedMemorySize), or lower the processes or "
+            f"max_in_flight, or set shared_memory = \"off\" in the route's model table")

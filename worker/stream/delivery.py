@@ -246,6 +246,7 @@ class AtLeastOnce(Delivery):
     def __init__(self, producer, tracker: OffsetTracker, consumer) -> None:
         super().__init__(producer, tracker)
         self.consumer = consumer
+        self._committing = 0  # commits awaiting the coordinator (the loop's, a revoke's, a flush's)
 
     async def deliver(self, unit: Unit) -> None:
         records = self.current(unit, self.tracker)
@@ -256,9 +257,11 @@ class AtLeastOnce(Delivery):
     async def commit(self, tps=None) -> dict:
         positions = self.tracker.committable(tps)
         if not positions:
-            self._commit_succeeded()  # nothing processed is left uncommitted
+            if not self._committing:  # a commit still hanging elsewhere keeps its trouble timer
+                self._commit_succeeded()  # nothing processed is left uncommitted
             return {}
         self._commit_started()
+        self._committing += 1
         try:
             await self.consumer.commit({KafkaTP(t, p): off for (t, p), off in positions.items()})
         except KafkaError as exc:
@@ -267,6 +270,8 @@ class AtLeastOnce(Delivery):
             log.warning("commit of %s failed (%r); it will be retried", positions, exc)
             self._commit_failed(exc)
             return {}
+        finally:
+            self._committing -= 1
         self._commit_succeeded()
         self.tracker.mark_committed(positions)
         return positions

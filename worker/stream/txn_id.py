@@ -43,7 +43,7 @@ def _holder(path: Path) -> str:
 
 
 def claim(base: str, folder: str | os.PathLike, chosen: bool) -> tuple[str, int]:
-    """(the id, the fd that holds its lock; keep it open for the life of the process).
+    """(the id, the fd that holds its lock; keep it open while the worker runs, then release()).
     ``chosen``: the operator set the prefix (a clash is an error, not a reason to move on)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -67,3 +67,12 @@ def claim(base: str, folder: str | os.PathLike, chosen: bool) -> tuple[str, int]
         return tid, fd
     raise TransactionalIdClash(f"no free transactional id among {base!r} and {MAX_TRIES - 1} variants "
                                f"in {folder}: too many exactly-once workers of this group on one host")
+
+
+def release(fd: int) -> None:
+    """Give the id back (the lock goes with the descriptor), for a later worker of this process;
+    a process that exits releases it anyway."""
+    try:
+        os.close(fd)
+    except OSError:
+        pass

@@ -247,6 +247,9 @@ class StreamWorker:
 
     async def _close(self) -> None:
         await self._close_clients()
+        if self._txn_lock is not None:  # the transactional id is free for this host's next worker
+            txn_id.release(self._txn_lock)
+            self._txn_lock = None
         for client in {id(l.model_client): l.model_client for l in self.lanes.values()
                        if l.model_client is not None}.values():
             await client.close()
@@ -313,21 +316,29 @@ class StreamWorker:
         readiness and metrics. A task of its own, so that a commit waiting on a broker that is
         away never makes the worker look dead (/healthz); it makes it not ready (/readyz)."""
         while not self._stop.is_set():
-            if self.consumer is not None:
-                self.kafka.fetching(bool(self.consumer.assignment() - self._paused))
-            status = self.kafka.status()
-            if self.readiness is not None:
-                self.readiness.heartbeat(self._loop_beat, self._busy_since)
-                self.readiness.kafka_status(status.fetch_since, status.commit_since, status.cause,
-                                            self.cfg.kafka_ready_timeout_s, status.unreachable_since)
-            if self.metrics is not None and hasattr(self.metrics, "set_kafka_health"):
-                now = time.time()
-                self.metrics.set_kafka_health(status.connected, now - status.last_fetch,
-                                              now - status.last_commit)
+            try:
+                self._report_health()
+            except Exception as exc:  # noqa: BLE001 - a report that failed once (a full /tmp for
+                # the readiness file, a metrics write) must neither end this loop (the worker would
+                # look dead and be restarted) nor surface in run() and skip the drain's commit
+                log.warning("health report failed (retried every second): %r", exc)
             try:
                 await asyncio.wait_for(self._stop.wait(), 1.0)
             except asyncio.TimeoutError:
                 pass
+
+    def _report_health(self) -> None:
+        if self.consumer is not None:
+            self.kafka.fetching(bool(self.consumer.assignment() - self._paused))
+        status = self.kafka.status()
+        if self.readiness is not None:
+            self.readiness.heartbeat(self._loop_beat, self._busy_since)
+            self.readiness.kafka_status(status.fetch_since, status.commit_since, status.cause,
+                                        self.cfg.kafka_ready_timeout_s, status.unreachable_since)
+        if self.metrics is not None and hasattr(self.metrics, "set_kafka_health"):
+            now = time.time()
+            self.metrics.set_kafka_health(status.connected, now - status.last_fetch,
+                                          now - status.last_commit)
 
     # -- per record -----------------------------------------------------------------------------
     def _on_record(self, record, now: float) -> None:
