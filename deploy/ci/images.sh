@@ -12,12 +12,8 @@ cd "$(dirname "$0")/../.."
 PY="${DSW_PYTHON:-.venv/bin/python}"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/dali-stream-worker/docker"
 mkdir -p "$CACHE"
-matrix() {  # matrix kafka.version: one value of versions.toml
-  "$PY" -c 'import sys, tomllib
-v = tomllib.load(open("versions.toml", "rb"))
-for k in sys.argv[1].split("."): v = v[k]
-print(v)' "$1"
-}
+. deploy/matrix.sh
+MATRIX_PYTHON="$PY"
 KAFKA_VERSION="$(matrix kafka.version)"
 TRITON_TAG="$(matrix triton.ngc_tag)-py3"
 DEBIAN_SUITE="$(matrix base.debian_suite)"

@@ -158,7 +158,10 @@ def test_docs_give_the_true_driver_minimums():
 def test_ci_installs_the_lock():
     ci = text(".ci/run")
     assert "--require-hashes -r requirements-test.lock" in ci
-    assert "versions.toml" in ci
+    # the shell scripts read versions.toml through one reader
+    for script in (".ci/run", "deploy/lock.sh", "deploy/ci/images.sh", "deploy/ci/fresh-machine.sh"):
+        assert ". deploy/matrix.sh" in text(script), script
+    assert "versions.toml" in text("deploy/matrix.sh")
 
 
 def test_exactly_once_refuses_an_untested_aiokafka_with_one_line(monkeypatch):
