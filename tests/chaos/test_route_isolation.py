@@ -17,9 +17,8 @@ import time
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
-from tests.kafka_helpers import BIG
+from tests.kafka_helpers import BIG, BackgroundReader
 from tests.triton_server import CLASSIFIER, restartable_triton_server  # noqa: F401 (fixture)
 from tests.worker_harness import WorkerProcess, setup_topics, small_jpegs
 
@@ -62,51 +61,23 @@ def _config(path, a: tuple[str, str], b: tuple[str, str], dlq: str, server, deli
     return path
 
 
-class Results:
+class Results(BackgroundReader):
     """Reads both output topics and the dead letters in a thread: per result its id and the
     worker's send time (the record's timestamp)."""
 
     def __init__(self, bootstrap: str, topics: list[str], committed_only: bool):
-        self.bootstrap, self.topics, self.committed_only = bootstrap, topics, committed_only
+        super().__init__(bootstrap, topics,
+                         isolation_level="read_committed" if committed_only else "read_uncommitted")
         self.seen: list[tuple[str, str, float]] = []  # (topic, id, sent at)
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._started = threading.Event()
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
-    async def _run(self) -> None:
+    def on_record(self, tp, r) -> None:
         from worker.stream.messages import decode_dead_letter, decode_result
 
-        consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap, group_id=None,
-                                    auto_offset_reset="earliest", max_partition_fetch_bytes=BIG,
-                                    isolation_level="read_committed" if self.committed_only else "read_uncommitted")
-        try:
-            await consumer.start()
-            self._started.set()
-            while not self._stop.is_set():
-                batch = await consumer.getmany(timeout_ms=100)
-                with self._lock:
-                    for tp, records in batch.items():
-                        for r in records:
-                            if tp.topic == self.topics[-1]:
-                                dl = decode_dead_letter(r.value, r.headers)
-                                self.seen.append((tp.topic, f"dead:{dl.id}:{dl.reason}", r.timestamp / 1000))
-                            else:
-                                self.seen.append((tp.topic, decode_result(r.value).id, r.timestamp / 1000))
-        except BaseException as exc:  # noqa: BLE001 - reported by snapshot()
-            self.error = exc
-        finally:
-            await consumer.stop()
-
-    def __enter__(self) -> "Results":
-        self._thread.start()
-        assert self._started.wait(30), "results consumer did not start"
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(15)
+        if tp.topic == self.topics[-1]:
+            dl = decode_dead_letter(r.value, r.headers)
+            self.seen.append((tp.topic, f"dead:{dl.id}:{dl.reason}", r.timestamp / 1000))
+        else:
+            self.seen.append((tp.topic, decode_result(r.value).id, r.timestamp / 1000))
 
     def snapshot(self) -> list[tuple[str, str, float]]:
         assert self.error is None, f"results consumer failed: {self.error!r}"

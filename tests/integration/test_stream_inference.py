@@ -23,7 +23,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from tests.kafka_helpers import BIG
+from tests.kafka_helpers import BIG, BackgroundReader
 from tests.triton_server import (CLASSIFIER, DARK_REJECTING, ENSEMBLE, SERVERS_DIR,  # noqa: F401
                                  restartable_triton_server, triton_classifier_server)
 from tests.worker_harness import (ROOT, WorkerProcess, committed_positions, corrupt_jpeg, produce,
@@ -87,57 +87,27 @@ class Seen:
         return set(self.results) | set(self.dead)
 
 
-class Tail:
+class Tail(BackgroundReader):
     """Reads the results and dead-letter topics from the beginning, in a thread, for as long as
     the test runs, so that the test can watch progress while it stops and starts the server."""
 
     def __init__(self, bootstrap: str, results_topic: str, dead_topic: str):
-        self.bootstrap, self.topics = bootstrap, (results_topic, dead_topic)
+        super().__init__(bootstrap, (results_topic, dead_topic), fetch_max_bytes=BIG * 4)
         self._seen = Seen()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._started = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
-    def __enter__(self) -> "Tail":
-        self._thread.start()
-        assert self._started.wait(30), "tail consumer did not start"
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(15)
-
-    async def _run(self) -> None:
+    def on_record(self, tp, r) -> None:
         from worker.stream.messages import decode_dead_letter, decode_result
 
-        consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap, group_id=None,
-                                    auto_offset_reset="earliest", max_partition_fetch_bytes=BIG,
-                                    fetch_max_bytes=BIG * 4)
-        try:
-            await consumer.start()
-            self._started.set()
-            while not self._stop.is_set():
-                batch = await consumer.getmany(timeout_ms=100)
-                with self._lock:
-                    for tp, records in batch.items():
-                        for r in records:
-                            if tp.topic == self.topics[0]:
-                                res = decode_result(r.value)
-                                self._seen.results.setdefault(res.id, []).append(res)
-                            else:
-                                dl = decode_dead_letter(r.value, r.headers)
-                                self._seen.dead.setdefault(dl.id, []).append(dl)
-        except BaseException as exc:  # noqa: BLE001 - surfaced by snapshot()
-            self._error = exc
-            self._started.set()
-        finally:
-            await consumer.stop()
+        if tp.topic == self.topics[0]:
+            res = decode_result(r.value)
+            self._seen.results.setdefault(res.id, []).append(res)
+        else:
+            dl = decode_dead_letter(r.value, r.headers)
+            self._seen.dead.setdefault(dl.id, []).append(dl)
 
     def snapshot(self) -> Seen:
-        if self._error is not None:
-            raise AssertionError(f"tail consumer failed: {self._error!r}")
+        if self.error is not None:
+            raise AssertionError(f"tail consumer failed: {self.error!r}")
         with self._lock:
             return Seen({k: list(v) for k, v in self._seen.results.items()},
                         {k: list(v) for k, v in self._seen.dead.items()})
