@@ -164,6 +164,25 @@ def cpu_by_role(root: int) -> dict[str, float]:
     return out
 
 
+def bytes_read(root: int) -> int:
+    """Bytes the process tree's TCP connections have received so far (``ss``'s tcp_info
+    ``bytes_received`` of the sockets it holds now; the broker connections live through a run): a
+    consumer that fetches records twice (aiokafka drops what it fetched for a partition that is
+    paused before the records are returned) receives more than the records' size."""
+    pids = set(e2e._tree(root))
+    try:
+        out = subprocess.run(["ss", "-tnpiH"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    total, mine = 0, False
+    for line in out.splitlines():
+        if not line[:1].isspace():  # a socket's line; its tcp_info follows on the next line
+            mine = any(f"pid={p}," in line for p in pids)
+        elif mine and "bytes_received:" in line:
+            total += int(line.split("bytes_received:", 1)[1].split()[0])
+    return total
+
+
 def pyspy() -> str:
     here = Path(sys.executable).parent / "py-spy"
     found = str(here) if here.exists() else shutil.which("py-spy")
@@ -189,7 +208,7 @@ async def run_case(kind: str, bootstrap: str, repo: Path, topic: str, bulk: int,
         # CPU per process of the tree (worker, isolation child, supervisor) between a tenth and
         # nine tenths of the results
         await collector.wait_for(topic, bulk // 10, timeout_s, lambda: proc.poll() is None)
-        split0, n0 = cpu_by_role(proc.pid), collector.count(topic)
+        split0, n0, read0 = cpu_by_role(proc.pid), collector.count(topic), bytes_read(proc.pid)
         spy = None
         if profile_to is not None:
             # the steady span only (not imports, pipeline load, group join): attach once a tenth
@@ -200,13 +219,14 @@ async def run_case(kind: str, bootstrap: str, repo: Path, topic: str, bulk: int,
                                         "--output", str(profile_to)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await collector.wait_for(topic, bulk * 9 // 10, timeout_s, lambda: proc.poll() is None)
-        split1, n1 = cpu_by_role(proc.pid), collector.count(topic)
+        split1, n1, read1 = cpu_by_role(proc.pid), collector.count(topic), bytes_read(proc.pid)
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             await asyncio.to_thread(spy.wait, 30)
         if n1 > n0:
             res["cpu_us_per_msg_by_process"] = {role: round((split1.get(role, 0.0) - split0.get(role, 0.0)) / (n1 - n0) * 1e6, 1)
                                                 for role in split1}
+            res["read_kb_per_msg"] = round((read1 - read0) / (n1 - n0) / 1024, 1)
         ok = await collector.wait_for(topic, bulk, timeout_s, lambda: proc.poll() is None)
         if not ok:
             log = (workdir / f"{kind.partition('@')[0]}.log").read_text(errors="replace")[-2000:]

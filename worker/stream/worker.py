@@ -9,7 +9,8 @@ Concurrency, all on one asyncio loop:
 - when a route has ``max_inflight_batches`` batches unfinished, the partitions of that route's
   input topics are paused (backpressure, ``backpressure.py``) and resumed when one finishes:
   memory stays bounded without stopping polls, and a route whose model is down holds only its
-  own partitions;
+  own partitions; a partition whose records are already fetched is not paused but left out of
+  ``getmany()`` until then, so that they are not dropped and fetched again (``fetch_hold.py``);
 - the commit loop hands positions to delivery every ``commit_interval_ms``;
 - the health loop tells readiness and metrics, every second, whether the loop turns and whether
   Kafka answers (``kafka_health.py``).
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from aiokafka.consumer.subscription_state import ConsumerRebalanceListener
+from aiokafka.structs import TopicPartition
 from aiokafka.errors import (AuthenticationFailedError, ClusterAuthorizationFailedError,
                              GroupAuthorizationFailedError, KafkaError, TopicAuthorizationFailedError,
                              TransactionalIdAuthorizationFailed)
@@ -37,6 +39,7 @@ from aiokafka.errors import (AuthenticationFailedError, ClusterAuthorizationFail
 from worker import kafka_log
 
 from worker.config import WorkerConfig
+from worker.stream import fetch_hold
 from worker.stream.backpressure import Backpressure
 from worker.stream.batching import Batch, MicroBatcher
 from worker.stream.delivery import AtLeastOnce, Delivery, DeliveryError, ExactlyOnce, OutRecord, Unit
@@ -56,6 +59,8 @@ log = logging.getLogger("worker")
 
 # dead letters being written hold their original values: past this many, fetching pauses
 MAX_PENDING_DEAD_LETTERS = 256
+# the partition a getmany() names when every assigned one is kept or paused (never assigned)
+NOTHING = TopicPartition("", -1)
 # /healthz fails when the fetch loop has not turned for this long (it turns at least every 100 ms)
 LOOP_STALL_S = 30.0
 # an unreachable broker at start: the pause before the next attempt doubles up to this
@@ -106,6 +111,10 @@ class StreamWorker:
         self._stop_waiter: asyncio.Future | None = None
         self._next_commit = 0.0
         self._paused: set = set()  # partitions paused by backpressure
+        # partitions at their limit whose fetched records are kept (fetch_hold.py), and the
+        # future that wakes the fetch loop once one of them may be read again
+        self._kept: set = set()
+        self._room: asyncio.Future | None = None
         self.fatal: BaseException | None = None
         # results are encoded here so that a lane's thread goes straight on to its next batch
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="encode")
@@ -273,12 +282,9 @@ class StreamWorker:
             self._loop_beat = time.time()
             deadline = self.batcher.next_deadline()
             timeout_ms = 100 if deadline is None else max(0, min(100, int((deadline - loop.time()) * 1000)))
-            fetch = asyncio.ensure_future(self.consumer.getmany(timeout_ms=timeout_ms, max_records=512))
-            await asyncio.wait({fetch, self._stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if not fetch.done():  # stopping while getmany waits (e.g. for a rebalance to end)
-                fetch.cancel()
+            data = await self._fetch(timeout_ms)
+            if data is None:  # stopping while getmany waits (e.g. for a rebalance to end)
                 break
-            data = fetch.result()
             now = loop.time()
             for tp, records in data.items():
                 if self.metrics:  # one call per partition and fetch, not per record
@@ -288,6 +294,32 @@ class StreamWorker:
             for batch in self.batcher.due(loop.time()):
                 self._submit(batch)
             self._backpressure()
+
+    async def _fetch(self, timeout_ms: int) -> dict | None:
+        """One getmany(); None when stopping. With partitions paused or kept (fetch_hold.py)
+        only the others are asked for (aiokafka drops the records of a paused partition that
+        a getmany() of it meets: a fetch that was under way when it paused), and the call ends
+        early once one of them may be read again."""
+        if not self._kept and not self._paused:
+            fetch = asyncio.ensure_future(self.consumer.getmany(timeout_ms=timeout_ms, max_records=512))
+            waits = {fetch, self._stop_waiter}
+        else:
+            parts = self.consumer.assignment() - self._kept - self._paused
+            # nothing else to ask for: a getmany() of no real partition still counts as a poll
+            # (max.poll.interval.ms) and still raises the consumer's errors
+            fetch = asyncio.ensure_future(self.consumer.getmany(*(parts or {NOTHING}), timeout_ms=timeout_ms,
+                                                                max_records=512))
+            self._room = asyncio.get_running_loop().create_future()
+            waits = {fetch, self._stop_waiter, self._room}
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        if fetch.done():
+            return fetch.result()
+        fetch.cancel()
+        if self._stop.is_set():
+            return None
+        # room for a partition left out: end this call (it was waiting, so it had no records)
+        await asyncio.wait({fetch})
+        return {} if fetch.cancelled() else fetch.result()
 
     async def _commit_loop(self) -> None:
         while not self._stop.is_set():
@@ -329,7 +361,7 @@ class StreamWorker:
 
     def _report_health(self) -> None:
         if self.consumer is not None:
-            self.kafka.fetching(bool(self.consumer.assignment() - self._paused))
+            self.kafka.fetching(bool(self.consumer.assignment() - self._paused - self._kept))
         status = self.kafka.status()
         if self.readiness is not None:
             self.readiness.heartbeat(self._loop_beat, self._busy_since)
@@ -515,7 +547,8 @@ class StreamWorker:
                 if route is not None:
                     held[route] = held.get(route, 0) + 1
         assignment = self.consumer.assignment()
-        want = self.backpressure.to_pause(assignment, held, self._dead_letters_pending)
+        at_limit = self.backpressure.to_pause(assignment, held, self._dead_letters_pending)
+        want, keep = fetch_hold.split(at_limit, fetch_hold.buffered(self.consumer) if at_limit else set())
         pause, resume = want - self._paused, (self._paused - want) & assignment
         if pause:
             self.consumer.pause(*pause)
@@ -523,9 +556,12 @@ class StreamWorker:
                       self.backpressure.total)
         if resume:
             self.consumer.resume(*resume)
-        self._paused = want
+        released = self._kept - keep
+        self._paused, self._kept = want, keep
+        if (resume or released) and self._room is not None and not self._room.done():
+            self._room.set_result(None)
         if self.metrics:
-            self.metrics.set_inflight(self.backpressure.total, len(self.consumer.paused()))
+            self.metrics.set_inflight(self.backpressure.total, len(self.consumer.paused()) + len(self._kept))
 
     # -- tasks ----------------------------------------------------------------------------------
     def _spawn(self, coro) -> asyncio.Task:
@@ -591,7 +627,7 @@ class StreamWorker:
         except Exception as exc:
             self._fail(exc)
             return
-        self._paused = set()  # a new assignment starts unpaused
+        self._paused, self._kept = set(), set()  # a new assignment starts unpaused
         self._backpressure()
         if self.metrics:
             self.metrics.set_assigned(self.consumer.assignment())
