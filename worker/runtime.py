@@ -9,6 +9,7 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from worker import allocator
 from worker.config import ConfigError, WorkerConfig
 from worker.devices import visible_gpus
 
@@ -45,6 +46,7 @@ def run_worker(cfg: WorkerConfig, argv: list[str]) -> int:
         return Supervisor(cfg, argv).run()
     if cfg.device == "gpu":
         cfg.device = "0"
+    allocator.tune()  # large fetch responses reuse the heap instead of faulting in (allocator.py)
     return asyncio.run(serve(cfg))
 
 

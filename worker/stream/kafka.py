@@ -6,6 +6,7 @@ from aiokafka.consumer.subscription_state import ConsumerRebalanceListener
 
 from worker.config import WorkerConfig
 from worker.kafka_security import KafkaSecurity, start_explained
+from worker.stream import frame_reader
 from worker.stream.fetch_sizes import adapt
 from worker.stream.partitioner import default_partitioner
 from worker.stream.txn_fencing import FencingProducer
@@ -60,6 +61,7 @@ def _large_reads(fetch_max_bytes: int) -> None:
     import aiokafka.conn
 
     aiokafka.conn.READER_LIMIT = max(aiokafka.conn.READER_LIMIT, fetch_max_bytes)
+    frame_reader.install()  # and each response is received in one copy, not four (frame_reader.py)
 
 
 def make_consumer(cfg: WorkerConfig, listener: ConsumerRebalanceListener | None = None) -> AIOKafkaConsumer:
