@@ -39,7 +39,7 @@ def _run(refuse, record):
     producer = FakeProducer(refuse)
     delivery = AtLeastOnce(producer, tracker, consumer=None)
     written = []
-    delivery.on_written = written.append
+    delivery.on_written = written.extend
     asyncio.run(delivery.deliver(Unit([rec])))
     return written, producer, tracker
 
@@ -88,6 +88,6 @@ def test_a_reply_to_the_acl_hides_is_a_dead_letter_at_send_time():
     rec = _result("theirs", from_reply_to=True)(cfg, epoch)
     delivery = AtLeastOnce(RefusesAtSend({}), tracker, consumer=None)
     written = []
-    delivery.on_written = written.append
+    delivery.on_written = written.extend
     asyncio.run(delivery.deliver(Unit([rec])))
     assert [(r.kind, r.reason, r.topic) for r in written] == [("dead_letter", "reply_to_refused", "dlq")]

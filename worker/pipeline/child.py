@@ -49,6 +49,7 @@ class Writer:
         self.packer = ipc.Packer(region, key)
         self.samples = samples                # in the request: the size of an overflow region
         self.overflow: list[ipc.Region] = []
+        self.blocks: list[np.ndarray] = []   # small outputs, sent in the reply (_inline)
         self.per_sample = 0
 
     def collect(self, outs, names, casts) -> list[dict]:
@@ -69,13 +70,25 @@ class Writer:
         if n:
             self.per_sample = max(self.per_sample, -(-total // n))
         if total <= ipc.INLINE_BYTES:
-            percol = [list(c.copy()) if dense else [a.copy() for a in c] for dense, c in cols]
+            percol = [self._inline(c, dense) for dense, c in cols]
         else:
             if self.packer.room() < total:    # room for the rest of the request's runs too
                 self.packer = self._overflow(max(total, self.per_sample * self.samples))
             percol = [self.packer.put_block(c) if dense else [self.packer.put(a) for a in c]
                       for dense, c in cols]
         return [{name: col[i] for name, col in zip(names, percol)} for i in range(n)]
+
+    def _inline(self, col, dense: bool) -> list:
+        """Small outputs travel in the reply: one array per output and run, and each sample a
+        descriptor of its row (pickling 64 arrays of 3 floats cost more than the run itself);
+        ragged ones one array per sample."""
+        if not dense:
+            if len({(a.shape, a.dtype) for a in col}) != 1:
+                return [a.copy() for a in col]
+            col = np.stack(col)
+        key = ("b", len(self.blocks))
+        self.blocks.append(np.array(col))  # a copy: DALI's buffer is reused by the next run
+        return [("b", key, i) for i in range(len(col))]
 
     def _overflow(self, total: int) -> ipc.Packer:
         self.packer.release()
@@ -131,7 +144,8 @@ def serve(runner: ChildRunner, msg: dict, regions: dict) -> tuple[dict, list[ipc
     writer.packer.release()
     rows = [(r.index, r.ok, r.outputs, r.error, r.input_name, r.reason) for r in results]
     reply = {"op": "result", "id": msg["id"], "results": rows, "failures": runner.failures - before, "run_s": run_s,
-             "per_sample": writer.per_sample, "overflow": [r.size for r in writer.overflow]}
+             "per_sample": writer.per_sample, "overflow": [r.size for r in writer.overflow],
+             "blocks": writer.blocks}
     return reply, writer.overflow
 
 

@@ -242,7 +242,7 @@ class IsolatedRunner:
         self._consecutive = 0
         self.failures += reply["failures"]
         self._per_sample = max(self._per_sample, reply["per_sample"])
-        tops = {}
+        tops = {("b", k): block for k, block in enumerate(reply.get("blocks", ()))}
         for k, (size, fd) in enumerate(zip(reply["overflow"], got_fds)):
             region = ipc.Region(size, fd=fd)
             region.close_fd()

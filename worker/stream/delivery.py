@@ -139,8 +139,8 @@ class Delivery:
         self.tracker = tracker
         self.delivered = 0
         self.dead_letters = 0
-        # called with each record once the broker has it, as what it finally is (a result that
-        # became a dead letter at send time counts as a dead letter): metrics
+        # called once per unit with its records the broker has, each as what it finally is (a
+        # result that became a dead letter at send time counts as a dead letter): metrics
         self.on_written = None
         # stream/kafka_health.py: each commit's start and outcome (readiness, metrics)
         self.health = None
@@ -166,6 +166,14 @@ class Delivery:
             # logged as "Future exception was never retrieved"
             fut.add_done_callback(_observe)
             futures.append((r, fut))
+        written: list[OutRecord] = []
+        try:
+            await self._await_acks(futures, written)
+        finally:  # one call per unit, with what the broker has (all of it, unless this raises)
+            if written and self.on_written is not None:
+                self.on_written(written)
+
+    async def _await_acks(self, futures: list, written: list[OutRecord]) -> None:
         for r, fut in futures:
             try:
                 await fut
@@ -190,8 +198,7 @@ class Delivery:
             self.delivered += 1
             if r.kind == "dead_letter":
                 self.dead_letters += 1
-            if self.on_written is not None:
-                self.on_written(r)
+            written.append(r)
 
     @staticmethod
     def _lost(r: OutRecord, exc: BaseException) -> str:

@@ -14,6 +14,10 @@ messages were in DALI at the moment of the crash:
 
 The file is per slot (``--slot``), so a restarted process reads its own predecessor's; a
 partition that moves to another process on the rebalance is retried there once more.
+
+Only lanes whose DALI runs in the worker's own process (``isolate_dali = false``) keep the
+journal: an isolated lane's DALI runs in a child whose crash costs the worker nothing (the
+isolated runner bisects the batch itself, ``pipeline/isolation.py``).
 """
 from __future__ import annotations
 

@@ -412,13 +412,19 @@ class StreamWorker:
         task = self._spawn(self.delivery.deliver(Unit([out])))
         task.add_done_callback(self._dead_letter_done)
 
-    def _count_written(self, r: OutRecord) -> None:
+    def _count_written(self, records: list[OutRecord]) -> None:
+        """Metrics of one unit's written records: one call per topic and per reason, not per record."""
         if self.metrics is None:
             return
-        if r.kind == "dead_letter":
-            self.metrics.dead_letter(r.reason)
-        else:
-            self.metrics.results_out(1, topic=r.topic)
+        counts: dict[tuple[str, object], int] = {}
+        for r in records:
+            key = ("dead_letter", r.reason) if r.kind == "dead_letter" else ("result", r.topic)
+            counts[key] = counts.get(key, 0) + 1
+        for (kind, what), n in counts.items():
+            if kind == "dead_letter":
+                self.metrics.dead_letter(what, n)
+            else:
+                self.metrics.results_out(n, topic=what)
 
     def _dead_letter_done(self, _task) -> None:
         self._dead_letters_pending -= 1
@@ -523,18 +529,22 @@ class StreamWorker:
                  if per * 1000 > 100 * 2**20 else "")
 
     def _run_guarded(self, lane: Lane, items: list[Pending]) -> list:
-        """In the lane's thread: note what enters DALI, so that a crash inside it is survivable."""
+        """In the lane's thread: note what enters DALI, so that a crash inside it is survivable.
+        An isolated lane's DALI runs in its child, whose crash the runner survives and bisects
+        itself: no journal there (two file writes per batch)."""
         inputs = [p.inputs for p in items]
-        name = lane.plan.key.replace(":", "-")  # one journal file per lane: lanes run concurrently
-        self.poison.entering(name, [(p.tp[0], p.tp[1], p.offset) for p in items])
+        name = None if lane.isolated else lane.plan.key.replace(":", "-")  # a journal file per lane
+        if name is not None:
+            self.poison.entering(name, [(p.tp[0], p.tp[1], p.offset) for p in items])
         self._busy_since[lane.plan.key] = time.time()
         try:
-            if not lane.isolated:  # an isolated runner injects in its child, where DALI runs
+            if name is not None:  # an isolated runner injects in its child, where DALI runs
                 fault_injection(inputs)
             return lane.run(inputs)
         finally:
             self._busy_since.pop(lane.plan.key, None)
-            self.poison.left(name)
+            if name is not None:
+                self.poison.left(name)
 
     def _backpressure(self) -> None:
         """Pause the partitions of the routes at their in-flight limit, resume the others."""
