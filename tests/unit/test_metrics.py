@@ -152,3 +152,27 @@ def test_stream_metrics_has_the_calls_the_loop_makes():
     c = value("dali_worker_end_to_end_seconds_count", pipeline="u-sm")
     m.observe_end_to_end(0.3, pipeline="u-sm")
     assert value("dali_worker_end_to_end_seconds_count", pipeline="u-sm") == c + 1
+
+
+def test_observe_many_counts_as_observe_one_by_one():
+    """worker/metrics.observe_many (one write per bucket) against Histogram.observe per value,
+    the bounds themselves and values past the last bound included."""
+    import random
+
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from worker.metrics import observe_many
+
+    regs = CollectorRegistry(), CollectorRegistry()
+    one, many = (Histogram("lat", "lat", registry=r, buckets=(0.01, 0.1, 1.0, 10.0)) for r in regs)
+    rng = random.Random(7)
+    values = [rng.choice([0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 3.0, 10.0, 11.0, 1e9]) for _ in range(500)]
+    for v in values:
+        one.observe(v)
+    observe_many(many, values)
+
+    def samples(reg):
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for m in reg.collect() for s in m.samples if not s.name.endswith("_created")}
+
+    assert samples(regs[0]) == samples(regs[1])
