@@ -24,6 +24,10 @@ again with ``--rounds``, in reverse order every other round: the second of two l
 measured 5-20% worse on the 2-core VM whichever worker it was) so that a noisy neighbour costs
 all of them alike; ratios are taken within a round.
 
+``machine_speed_ms`` of each case: the CPU time of a fixed task run just before it. The VM's host
+is shared, and the same work costs up to twice as much when it is busy; the index shows how
+steady the machine was through a round (ratios are only taken within one).
+
 ``--profile``: one more at-least-once and exactly-once run each under ``py-spy record --format
 raw --subprocesses`` (``pip install py-spy``), whose samples are summarised by stage (fetch and
 record parsing, envelope and header checks, batching, isolation hand-off, DALI call overhead,
@@ -185,6 +189,22 @@ def bytes_read(root: int) -> int:
     return total
 
 
+def machine_speed() -> float:
+    """CPU milliseconds of a fixed task (copies of 16 MiB and a Python loop) just before a case:
+    on a VM whose host is busy the same work costs more, and the figures of a case measured
+    then do too. The ratios are taken within a round; this shows how steady the machine was."""
+    import numpy as np
+
+    src, dst = np.ones(16 << 20, np.uint8), np.empty(16 << 20, np.uint8)
+    t0 = time.process_time()
+    for _ in range(20):
+        np.copyto(dst, src)
+    total = 0
+    for i in range(300_000):
+        total += i & 7
+    return round((time.process_time() - t0) * 1000, 1)
+
+
 def pyspy() -> str:
     here = Path(sys.executable).parent / "py-spy"
     found = str(here) if here.exists() else shutil.which("py-spy")
@@ -332,7 +352,9 @@ async def _run(args) -> dict:
                 # 5-20% worse here whichever worker it was, so a before/after pair alternates
                 kinds = args.cases.split(",")
                 for kind in (kinds if i % 2 == 0 else kinds[::-1]):
+                    speed = machine_speed()
                     rnd[kind] = await run_case(kind, bootstrap, repo, topic, args.bulk, Path(tmp))
+                    rnd[kind]["machine_speed_ms"] = speed
                     print(f"round {i + 1} {kind}: {rnd[kind]}", flush=True)
                 rnd["ratios"] = ratios(rnd)
                 print(f"round {i + 1} ratios: {rnd['ratios']}", flush=True)
