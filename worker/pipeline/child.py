@@ -108,6 +108,11 @@ class ChildRunner(PipelineRunner):
         """The parent expanded unbatched requests and checks dtypes: run the samples as given."""
         return self._run_samples(samples)
 
+    def _prepare(self, sample):
+        """The parent prepared every sample (``isolation.py`` packs what ``prepare`` returned):
+        arrays of the inputs' dtypes and shapes, checked once."""
+        return sample
+
     def _run_batch(self, batch):
         self._mark = _stderr_size()
         return super()._run_batch(batch)
