@@ -26,7 +26,8 @@ all of them alike; ratios are taken within a round.
 
 ``machine_speed_ms`` of each case: the CPU time of a fixed task run just before it. The VM's host
 is shared, and the same work costs up to twice as much when it is busy; the index shows how
-steady the machine was through a round (ratios are only taken within one).
+steady the machine was through a round (ratios are only taken within one): a round is
+``steady`` when the index varied by at most 15% across its cases; quote those.
 
 ``--profile``: one more at-least-once and exactly-once run each under ``py-spy record --format
 raw --subprocesses`` (``pip install py-spy``), whose samples are summarised by stage (fetch and
@@ -357,7 +358,11 @@ async def _run(args) -> dict:
                     rnd[kind]["machine_speed_ms"] = speed
                     print(f"round {i + 1} {kind}: {rnd[kind]}", flush=True)
                 rnd["ratios"] = ratios(rnd)
-                print(f"round {i + 1} ratios: {rnd['ratios']}", flush=True)
+                speeds = [c["machine_speed_ms"] for c in rnd.values() if isinstance(c, dict) and "machine_speed_ms" in c]
+                # steady: the fixed task cost the same within 15% before every case of the round
+                rnd["steady"] = bool(speeds) and max(speeds) <= 1.15 * min(speeds)
+                print(f"round {i + 1} ratios ({'steady' if rnd['steady'] else 'NOT steady: the host was busier for some cases'}): "
+                      f"{rnd['ratios']}", flush=True)
                 out["rounds"].append(rnd)
             if args.profile:
                 out["profile"] = {}
