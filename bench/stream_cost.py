@@ -29,6 +29,9 @@ is shared, and the same work costs up to twice as much when it is busy; the inde
 steady the machine was through a round (ratios are only taken within one): a round is
 ``steady`` when the index varied by at most 15% across its cases; quote those.
 
+With ``--rounds N`` the JSON also has each ratio's median over the rounds (``median_ratios``),
+the figure to quote on this VM.
+
 ``--profile``: one more at-least-once and exactly-once run each under ``py-spy record --format
 raw --subprocesses`` (``pip install py-spy``), whose samples are summarised by stage (fetch and
 record parsing, envelope and header checks, batching, isolation hand-off, DALI call overhead,
@@ -46,6 +49,7 @@ import logging
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -364,6 +368,8 @@ async def _run(args) -> dict:
                 print(f"round {i + 1} ratios ({'steady' if rnd['steady'] else 'NOT steady: the host was busier for some cases'}): "
                       f"{rnd['ratios']}", flush=True)
                 out["rounds"].append(rnd)
+            out["median_ratios"] = median_ratios(out["rounds"])
+            print(f"median over {len(out['rounds'])} rounds: {out['median_ratios']}", flush=True)
             if args.profile:
                 out["profile"] = {}
                 out["py_spy"] = subprocess.run([pyspy(), "--version"], capture_output=True,
@@ -380,6 +386,16 @@ async def _run(args) -> dict:
     finally:
         if broker:
             broker.stop()
+    return out
+
+
+def median_ratios(rounds: list[dict]) -> dict:
+    """Each ratio's median over the rounds, with its range: one round's ratio moves by a fifth
+    when the VM's host gets busier between two cases, the median of several much less."""
+    out = {}
+    for key in dict.fromkeys(k for r in rounds for k in r.get("ratios", {})):
+        values = sorted(r["ratios"][key] for r in rounds if key in r.get("ratios", {}))
+        out[key] = {"median": round(statistics.median(values), 2), "min": values[0], "max": values[-1]}
     return out
 
 

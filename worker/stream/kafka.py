@@ -6,7 +6,7 @@ from aiokafka.consumer.subscription_state import ConsumerRebalanceListener
 
 from worker.config import WorkerConfig
 from worker.kafka_security import KafkaSecurity, start_explained
-from worker.stream import frame_reader
+from worker.stream import fast_crc, frame_reader
 from worker.stream.fetch_sizes import adapt
 from worker.stream.partitioner import default_partitioner
 from worker.stream.txn_fencing import FencingProducer
@@ -62,6 +62,7 @@ def _large_reads(fetch_max_bytes: int) -> None:
 
     aiokafka.conn.READER_LIMIT = max(aiokafka.conn.READER_LIMIT, fetch_max_bytes)
     frame_reader.install()  # and each response is received in one copy, not four (frame_reader.py)
+    fast_crc.install()  # and its batches' CRC-32C checked with the CPU's instructions (fast_crc.py)
 
 
 def make_consumer(cfg: WorkerConfig, listener: ConsumerRebalanceListener | None = None) -> AIOKafkaConsumer:
