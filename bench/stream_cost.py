@@ -298,7 +298,8 @@ STAGES = [
     ("produce", ("aiokafka/producer", "delivery.py", "txn_fencing.py", "fanout.py")),
     ("fetch/record parsing", ("aiokafka/consumer", "aiokafka/record", "aiokafka/protocol",
                               "aiokafka/conn.py", "aiokafka/client.py", "_crecords", "getmany")),
-    ("socket reads (mostly fetch responses)", ("asyncio/selector_events.py", "asyncio/streams.py")),
+    ("socket reads (mostly fetch responses)", ("asyncio/selector_events.py", "asyncio/streams.py",
+                                               "stream/frame_reader.py")),
     ("asyncio loop", ("asyncio/",)),
 ]
 

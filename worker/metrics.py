@@ -120,7 +120,8 @@ def _create() -> SimpleNamespace:
                              "published", ["pipeline"], buckets=END_TO_END_BUCKETS),
         in_flight=Gauge(f"{p}_in_flight_batches", "Batches submitted and not finished",
                         multiprocess_mode="livesum"),
-        paused=Gauge(f"{p}_paused_partitions", "Partitions paused for backpressure",
+        paused=Gauge(f"{p}_paused_partitions", "Partitions paused for backpressure (or left out of "
+                     "fetches while records already fetched for them wait)",
                      multiprocess_mode="livesum"),
         assigned=Gauge(f"{p}_assigned_partitions", "Partitions assigned to this worker", ["topic"],
                        multiprocess_mode="livesum"),
