@@ -9,6 +9,9 @@ each case in its own consumer group, each writing its own output topic:
   ``getmany`` up to the batch size, a small msgpack result per record (the input's size and where
   it came from), an idempotent ``acks=all`` producer whose send futures are gathered once per
   batch, then a commit of the batch's offsets;
+- **bare+** (``--cases bare+``): the same loop on the worker's fetch path (its allocator
+  settings, ``worker/stream/frame_reader.py`` and ``fast_crc.py``): the worker against it is
+  the cost of everything the worker does beyond reading the stream as fast as it does;
 - **worker, at-least-once** and **worker, exactly-once**: ``python -m worker run`` (supervisor,
   one worker process, DALI isolated in its child as by default) with a pipeline that returns only
   the input's size (``fn.shapes``), so that DALI does no real work. The pipeline lives in a
@@ -146,8 +149,10 @@ def start(kind: str, bootstrap: str, repo: Path, topic: str, output: str, workdi
     group = f"cost-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, DALI_DEVICE="cpu", PYTHONUNBUFFERED="1")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    if kind == "bare":
+    if kind in ("bare", "bare+"):
         cmd = [sys.executable, "-m", "bench.stream_cost", "--bare", bootstrap, topic, output, group]
+        if kind == "bare+":
+            cmd.append("--fast-fetch")
     else:
         cfg = workdir / f"{kind}.toml"
         cfg.write_text(worker_config(bootstrap, repo, topic, output, group, kind))
@@ -220,7 +225,7 @@ def pyspy() -> str:
 
 async def run_case(kind: str, bootstrap: str, repo: Path, topic: str, bulk: int, workdir: Path,
                    profile_to: Path | None = None, timeout_s: float = 240.0) -> dict:
-    output = f"cost-{kind.partition('@')[0]}-{uuid.uuid4().hex[:6]}-out"
+    output = f"cost-{kind.partition('@')[0].replace('+', '-plus')}-{uuid.uuid4().hex[:6]}-out"
     await kafka_io.create_topics(bootstrap, [output, output + "-dlq"], PARTITIONS)
     collector = kafka_io.Collector(bootstrap, output)
     await collector.start()
@@ -401,14 +406,15 @@ def median_ratios(rounds: list[dict]) -> dict:
 
 
 def ratios(rnd: dict) -> dict:
-    bare = rnd.get("bare") or {}
     out = {}
-    for kind in [k for k in rnd if k != "bare"]:
-        w = rnd.get(kind) or {}
-        if bare.get("cpu_us_per_msg") and w.get("cpu_us_per_msg"):
-            out[f"{kind} cpu/bare"] = round(w["cpu_us_per_msg"] / bare["cpu_us_per_msg"], 2)
-        if bare.get("msg_per_s") and w.get("msg_per_s"):
-            out[f"{kind} msg_per_s/bare"] = round(w["msg_per_s"] / bare["msg_per_s"], 2)
+    for base in ("bare", "bare+"):
+        bare = rnd.get(base) or {}
+        for kind in [k for k in rnd if not k.startswith("bare")]:
+            w = rnd.get(kind) or {}
+            if bare.get("cpu_us_per_msg") and w.get("cpu_us_per_msg"):
+                out[f"{kind} cpu/{base}"] = round(w["cpu_us_per_msg"] / bare["cpu_us_per_msg"], 2)
+            if bare.get("msg_per_s") and w.get("msg_per_s"):
+                out[f"{kind} msg_per_s/{base}"] = round(w["msg_per_s"] / bare["msg_per_s"], 2)
     return out
 
 
@@ -416,6 +422,16 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--bare"]:
         bootstrap, topic, output, group = argv[1:5]
+        if "--fast-fetch" in argv:  # "bare+": the same loop on the worker's fetch path
+            import aiokafka.conn
+
+            from worker import allocator
+            from worker.stream import fast_crc, frame_reader
+
+            allocator.tune()
+            aiokafka.conn.READER_LIMIT = 16 << 20
+            frame_reader.install()
+            fast_crc.install()
         asyncio.run(bare_loop(bootstrap, topic, output, group, BATCH))
         return 0
     ap = argparse.ArgumentParser(prog="python -m bench.stream_cost", description=__doc__,
@@ -423,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bulk", type=int, default=6000, help="backlog records")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--cases", default="bare,at-least-once,exactly-once",
-                    help="bare, at-least-once, exactly-once; MODE@DIR runs the worker of the checkout "
+                    help="bare, bare+, at-least-once, exactly-once; MODE@DIR runs the worker of the checkout "
                          "in DIR (before/after in one run: git worktree add DIR COMMIT)")
     ap.add_argument("--profile", action="store_true", help="also profile the worker with py-spy")
     ap.add_argument("--profile-cases", default="bare,at-least-once,exactly-once")
