@@ -30,7 +30,8 @@ all of them alike; ratios are taken within a round.
 ``machine_speed_ms`` of each case: the CPU time of a fixed task run just before it. The VM's host
 is shared, and the same work costs up to twice as much when it is busy; the index shows how
 steady the machine was through a round (ratios are only taken within one): a round is
-``steady`` when the index varied by at most 15% across its cases; quote those.
+``steady`` when the index varied by at most 30% across its cases (it moves by a tenth or two
+between two samples by itself); a round that is not shows which case ran on a busier host.
 
 With ``--rounds N`` the JSON also has each ratio's median over the rounds (``median_ratios``),
 the figure to quote on this VM.
@@ -369,8 +370,9 @@ async def _run(args) -> dict:
                     print(f"round {i + 1} {kind}: {rnd[kind]}", flush=True)
                 rnd["ratios"] = ratios(rnd)
                 speeds = [c["machine_speed_ms"] for c in rnd.values() if isinstance(c, dict) and "machine_speed_ms" in c]
-                # steady: the fixed task cost the same within 15% before every case of the round
-                rnd["steady"] = bool(speeds) and max(speeds) <= 1.15 * min(speeds)
+                # steady: the fixed task cost the same within 30% before every case of the round
+                # (the index itself moves by a tenth or two between two samples on this VM)
+                rnd["steady"] = bool(speeds) and max(speeds) <= 1.3 * min(speeds)
                 print(f"round {i + 1} ratios ({'steady' if rnd['steady'] else 'NOT steady: the host was busier for some cases'}): "
                       f"{rnd['ratios']}", flush=True)
                 out["rounds"].append(rnd)
