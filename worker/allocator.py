@@ -10,10 +10,10 @@ of CPU with glibc's defaults, 4.8 ms with the settings below; in ``bench/stream_
 worker's CPU per message fell by a tenth to a fifth.
 
 :func:`tune` raises the mmap threshold to 32 MiB (glibc's maximum; a fetch response and its
-record sets then come from the heap and are reused) and keeps up to 256 MiB of freed heap
-instead of trimming it at once. The cost: a worker's resident memory stays near its high-water
-mark after a burst instead of falling back (the high-water mark itself, which the in-flight
-limits bound, does not change). Settings that the environment already gives glibc
+record sets then come from the heap and are reused) and keeps up to 64 MiB of freed heap at
+its top instead of trimming it at once (256 MiB measured the same, and held ~50-90 MB more at the
+peak of ``bench.e2e``). The cost: a worker's resident memory stays near its high-water mark
+after a burst instead of falling back. Settings that the environment already gives glibc
 (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``, ``GLIBC_TUNABLES``) are left alone, and
 ``DSW_MALLOC_DEFAULTS=1`` keeps glibc's defaults. On a C library without ``mallopt`` it does
 nothing.
@@ -29,7 +29,7 @@ log = logging.getLogger("worker")
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's ceiling on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX)
-TRIM_THRESHOLD = 256 * 1024 * 1024
+TRIM_THRESHOLD = 64 * 1024 * 1024  # a fetch response, its record sets and its chunks fit under it
 _OWN_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
 
 
