@@ -75,3 +75,33 @@ def test_kept_partitions_keep_their_records_and_paused_ones_lose_them(kafka_boot
         assert fetch_hold.split({tp}, None) == ({tp}, set())
 
     asyncio.run(scenario())
+
+
+def test_a_poll_ended_for_room_leaves_the_poll_interval_working(kafka_bootstrap, topic_name):
+    """aiokafka counts a cancelled getmany() as fetching for good (its idle time, which
+    max.poll.interval.ms is measured on, stays 0); fetch_hold.end_poll puts the count back."""
+    async def scenario():
+        await create_topics(kafka_bootstrap, [topic_name], partitions=1)
+        consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=None)
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(topic_name, 0)])
+            sub = consumer._subscription
+
+            plain = asyncio.ensure_future(consumer.getmany(NOTHING, timeout_ms=5000))
+            await asyncio.sleep(0.05)
+            plain.cancel()
+            await asyncio.wait({plain})
+            await asyncio.sleep(0.05)
+            assert sub.fetcher_idle_time == 0  # aiokafka 0.14: stuck as fetching
+            sub._fetch_count = 0  # undone by hand, so that the second part starts clean
+
+            ended = asyncio.ensure_future(consumer.getmany(NOTHING, timeout_ms=5000))
+            await asyncio.sleep(0.05)
+            assert await fetch_hold.end_poll(consumer, ended) == {}
+            await asyncio.sleep(0.05)
+            assert sub.fetcher_idle_time > 0.04
+        finally:
+            await consumer.stop()
+
+    asyncio.run(scenario())

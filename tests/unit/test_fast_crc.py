@@ -41,6 +41,13 @@ def test_a_partial_last_batch_is_not_checked_and_other_formats_are_left_to_aioka
     legacy = bytearray(data)
     legacy[16] = 1  # magic 1: another checksum, aiokafka checks it
     assert not fast_crc.batches_ok(bytes(legacy))
+    # a whole v1 message shorter than a v2 header (39 bytes: a 5-byte value), before or after
+    # good batches: aiokafka checks the whole record set
+    v1 = (7).to_bytes(8, "big") + (27).to_bytes(4, "big") + b"\0\0\0\0" + b"\x01" + bytes(22)
+    assert len(v1) == 39
+    assert not fast_crc.batches_ok(v1)
+    assert not fast_crc.batches_ok(v1 + data)
+    assert not fast_crc.batches_ok(data + v1)
 
 
 def test_the_sum_without_the_bundled_library_is_the_same(monkeypatch):

@@ -93,6 +93,41 @@ def test_an_error_set_on_the_reader_ends_a_waiting_large_read():
     assert isinstance(err, ConnectionResetError)
 
 
+def test_chunks_fed_in_one_turn_past_the_end_of_a_read_stay_for_the_next():
+    async def main():
+        wire, bodies = frames(3 * DIRECT_MIN, 10, 2 * DIRECT_MIN)
+        reader = ChunkedReader(limit=2 ** 16)
+        reader.set_transport(Transport())
+        task = asyncio.ensure_future(read_all(reader, 3))
+        await asyncio.sleep(0)
+        reader.feed_data(wire[:4])
+        await asyncio.sleep(0)
+        # the rest in three chunks without the reader running in between (SSL, uvloop)
+        cut1, cut2 = 3 * DIRECT_MIN - 100, 3 * DIRECT_MIN + 4 + 50
+        reader.feed_data(wire[4:cut1])
+        reader.feed_data(wire[cut1:cut2])
+        reader.feed_data(wire[cut2:])
+        assert await asyncio.wait_for(task, 10) == bodies
+
+    asyncio.run(main())
+
+
+def test_a_cancelled_large_read_leaves_what_came_readable():
+    async def main():
+        reader = ChunkedReader(limit=2 ** 16)
+        reader.set_transport(Transport())
+        task = asyncio.ensure_future(reader.readexactly(2 * DIRECT_MIN))
+        await asyncio.sleep(0)
+        reader.feed_data(b"a" * 100)
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await reader.readexactly(100) == b"a" * 100
+
+    asyncio.run(main())
+
+
 def test_a_paused_transport_is_resumed_by_a_large_read():
     async def main():
         reader = ChunkedReader(limit=16)

@@ -71,12 +71,14 @@ def batches_ok(data: bytes) -> bool:
     pos, size = 0, len(data)
     # the bytes object's own buffer (alive as long as ``data``): no copy of any batch
     base = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value if _EXTEND is not None else None
-    while pos + _V2_HEADER <= size:
+    while pos + 12 <= size:  # offset and length: enough to tell where the batch ends
         length = int.from_bytes(data[pos + 8:pos + 12], "big", signed=True)
         end = pos + 12 + length
-        if length < _V2_HEADER - 12 or end > size:
+        if end > size:  # a partial batch at the end: aiokafka does not return it either
             break
-        if data[pos + 16] != 2:  # magic: v0/v1 message sets have another checksum
+        # v0/v1 message sets (another checksum; often shorter than a v2 header) and anything
+        # that is not a whole v2 batch: aiokafka checks the record set itself
+        if length < _V2_HEADER - 12 or data[pos + 16] != 2:
             return False
         if _crc_of(data, base, pos + _CRC_FROM, end) != int.from_bytes(data[pos + 17:pos + 21], "big"):
             return False

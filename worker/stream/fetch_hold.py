@@ -23,6 +23,8 @@ slower, never wrong.
 """
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable
 
 try:  # the class whose instances are buffered records (aiokafka 0.8-0.14)
@@ -54,3 +56,25 @@ def split(at_limit: Iterable, buffered_now: set | None) -> tuple[set, set]:
         return at_limit, set()
     keep = at_limit & buffered_now
     return at_limit - keep, keep
+
+
+async def end_poll(consumer, fetch: asyncio.Future) -> dict:
+    """End a getmany() that waits (a kept partition may be read again): cancel it and return
+    what it returned, ``{}`` when the cancel landed (it then had taken no records: aiokafka
+    takes them just before it returns).
+
+    aiokafka 0.14's ``fetch_context()`` is a generator without ``try/finally``: a cancelled
+    getmany() leaves the consumer counted as fetching for good, so its idle time stays 0 and
+    ``max.poll.interval.ms`` could never trip again (the safety net for a stuck fetch loop). The
+    count is put back here; where the attributes are not there, nothing is touched."""
+    fetch.cancel()
+    await asyncio.wait({fetch})
+    if not fetch.cancelled():
+        return fetch.result()
+    sub = getattr(consumer, "_subscription", None)
+    count = getattr(sub, "_fetch_count", None)
+    if isinstance(count, int) and count > 0 and hasattr(sub, "_last_fetch_ended"):
+        sub._fetch_count = count - 1
+        if sub._fetch_count == 0:
+            sub._last_fetch_ended = time.monotonic()
+    return {}

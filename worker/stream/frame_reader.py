@@ -49,16 +49,28 @@ class ChunkedReader(asyncio.StreamReader):
         self._chunks, self._chunked = chunks, sum(map(len, chunks))
         try:
             while self._chunked < n:
+                if self._exception is not None:  # set while the last chunk woke this read
+                    raise self._exception
                 if self._eof:
                     raise asyncio.IncompleteReadError(b"".join(chunks), n)
                 await self._wait_for_data("readexactly")
+        except BaseException:
+            # what came stays readable, as StreamReader keeps it (a cancelled read)
+            self._buffer[:0] = b"".join(chunks)
+            raise
         finally:
             self._chunks = None
         over = self._chunked - n
-        if over:  # the last chunk holds the start of what follows: it goes back to the buffer
+        tail: list = []
+        while over and over >= len(chunks[-1]):  # whole chunks past the end (two fed in one turn)
+            tail.append(chunks.pop())
+            over -= len(tail[-1])
+        if over:  # the last chunk holds the start of what follows
             last = memoryview(chunks[-1])
             chunks[-1] = last[:len(last) - over]
-            self._buffer.extend(last[len(last) - over:])
+            tail.append(last[len(last) - over:])
+        for part in reversed(tail):  # back to the buffer, in order, for the next read
+            self._buffer.extend(part)
         data = b"".join(chunks)
         self._maybe_resume_transport()
         return data

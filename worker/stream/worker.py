@@ -314,12 +314,11 @@ class StreamWorker:
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         if fetch.done():
             return fetch.result()
-        fetch.cancel()
         if self._stop.is_set():
+            fetch.cancel()
             return None
         # room for a partition left out: end this call (it was waiting, so it had no records)
-        await asyncio.wait({fetch})
-        return {} if fetch.cancelled() else fetch.result()
+        return await fetch_hold.end_poll(self.consumer, fetch)
 
     async def _commit_loop(self) -> None:
         while not self._stop.is_set():
