@@ -425,15 +425,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--bare"]:
         bootstrap, topic, output, group = argv[1:5]
         if "--fast-fetch" in argv:  # "bare+": the same loop on the worker's fetch path
-            import aiokafka.conn
-
             from worker import allocator
-            from worker.stream import fast_crc, frame_reader
+            from worker.stream.kafka import fast_fetch_path
 
             allocator.tune()
-            aiokafka.conn.READER_LIMIT = 16 << 20
-            frame_reader.install()
-            fast_crc.install()
+            fast_fetch_path(16 << 20)
         asyncio.run(bare_loop(bootstrap, topic, output, group, BATCH))
         return 0
     ap = argparse.ArgumentParser(prog="python -m bench.stream_cost", description=__doc__,

@@ -4,8 +4,10 @@ Exactly-once patches aiokafka's internals (``worker/stream/txn_fencing.py``: Txn
 membership; ``worker/stream/txn_stable_offsets.py``: OffsetFetch with require_stable). Those are private
 classes and functions that a new aiokafka release may rename or change without notice, and a
 patch that silently stops applying would lose the zombie fencing while everything looks fine.
-So exactly-once refuses to start on a release not listed here; at-least-once uses aiokafka's
-public API only and runs on any release that pyproject.toml admits. versions.toml names the
+So exactly-once refuses to start on a release not listed here. The fetch path's speed-ups
+(``stream/frame_reader.py``, ``stream/fast_crc.py``, ``stream/fetch_hold.py``) read or swap
+internals too, but only on a release listed here and each with a fallback that is slower, never
+wrong; so at-least-once runs on any release that pyproject.toml admits. versions.toml names the
 release the lock installs; tests/unit/test_version_matrix.py keeps the two in step.
 """
 from __future__ import annotations

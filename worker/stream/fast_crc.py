@@ -26,7 +26,8 @@ import ctypes
 import glob
 import os
 
-TESTED = ("0.14.0",)
+from worker import aiokafka_version
+
 _V2_HEADER = 61  # bytes of a v2 record batch header (magic 2)
 _CRC_FROM = 21  # the CRC covers the batch from its attributes to its end
 
@@ -86,15 +87,19 @@ def batches_ok(data: bytes) -> bool:
     return True
 
 
+try:  # aiokafka's own, whichever install() swaps out of the fetcher's names
+    from aiokafka.record.memory_records import MemoryRecords as _MemoryRecords
+except ImportError:  # pragma: no cover - a release without it: install() refuses anyway
+    _MemoryRecords = None
+
+
 class CheckedRecords:
     """aiokafka's MemoryRecords, with whether every batch was checked and matched."""
 
     __slots__ = ("_records", "crc_ok")
 
     def __init__(self, data: bytes):
-        from aiokafka.record.memory_records import MemoryRecords
-
-        self._records = MemoryRecords(data)
+        self._records = _MemoryRecords(data)
         self.crc_ok = batches_ok(data)
 
     def has_next(self) -> bool:
@@ -129,7 +134,7 @@ def install() -> bool:
         import google_crc32c
     except ImportError:
         return False
-    if aiokafka.__version__ not in TESTED or google_crc32c.implementation != "c":
+    if aiokafka.__version__ not in aiokafka_version.TESTED or google_crc32c.implementation != "c":
         return False
     if fetcher.MemoryRecords is not CheckedRecords:
         fetcher.PartitionRecords = _checked_partition_records(fetcher.PartitionRecords)

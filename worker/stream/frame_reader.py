@@ -24,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import types
 
+from worker import aiokafka_version
+
 DIRECT_MIN = 64 * 1024
-TESTED = ("0.14.0",)
 
 
 class ChunkedReader(asyncio.StreamReader):
@@ -82,7 +83,7 @@ def install() -> bool:
     import aiokafka
     import aiokafka.conn as conn
 
-    if aiokafka.__version__ not in TESTED:
+    if aiokafka.__version__ not in aiokafka_version.TESTED:
         return False
     if isinstance(conn.asyncio, types.ModuleType) and conn.asyncio is asyncio:
         shim = types.ModuleType("asyncio", "asyncio, with worker.stream.frame_reader's StreamReader")

@@ -52,8 +52,9 @@ def _secured(client, cfg: WorkerConfig, sec: KafkaSecurity):
     return client
 
 
-def _large_reads(fetch_max_bytes: int) -> None:
-    """aiokafka reads each connection through an asyncio StreamReader limited to 64 KB
+def fast_fetch_path(fetch_max_bytes: int) -> None:
+    """The fetch path's speed-ups, for this process's aiokafka clients (and bench/stream_cost's
+    "bare+" loop). aiokafka reads each connection through an asyncio StreamReader limited to 64 KB
     (``aiokafka.conn.READER_LIMIT``): a fetch response of megabytes of images is then read as
     dozens of pause/resume cycles of the socket (two epoll_ctl calls and a wake-up each), which
     cost about a tenth of the event loop's time at 500 img/s (profiled). A response is buffered
@@ -66,7 +67,7 @@ def _large_reads(fetch_max_bytes: int) -> None:
 
 
 def make_consumer(cfg: WorkerConfig, listener: ConsumerRebalanceListener | None = None) -> AIOKafkaConsumer:
-    _large_reads(cfg.fetch_max_bytes)
+    fast_fetch_path(cfg.fetch_max_bytes)
     sec = KafkaSecurity.from_config(cfg)
     consumer = WorkerConsumer(
         bootstrap_servers=cfg.bootstrap_servers,

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import os
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
@@ -415,10 +416,8 @@ class StreamWorker:
         """Metrics of one unit's written records: one call per topic and per reason, not per record."""
         if self.metrics is None:
             return
-        counts: dict[tuple[str, object], int] = {}
-        for r in records:
-            key = ("dead_letter", r.reason) if r.kind == "dead_letter" else ("result", r.topic)
-            counts[key] = counts.get(key, 0) + 1
+        counts = Counter(("dead_letter", r.reason) if r.kind == "dead_letter" else ("result", r.topic)
+                         for r in records)
         for (kind, what), n in counts.items():
             if kind == "dead_letter":
                 self.metrics.dead_letter(what, n)
